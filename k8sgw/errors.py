@@ -1,0 +1,30 @@
+"""The root of k8sgw's own exceptions.
+
+    K8sgwError
+    ├── ConfigError          a Corefile (or kubeconfig) that cannot be used: names file, line, what was expected
+    └── kubeapi.errors.KubeError   see k8sgw/kubeapi/errors.py
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "K8sgwError"]
+
+
+class K8sgwError(Exception):
+    """Base of every error k8sgw raises on purpose."""
+
+
+class ConfigError(K8sgwError):
+    """A configuration that cannot be used.
+
+    str() is `FILE:LINE: MESSAGE` when a line is known, so the CLI can print it as it is.
+    """
+
+    def __init__(self, message: str, *, filename: str | None = None, line: int | None = None) -> None:
+        self.message = message
+        self.filename = filename
+        self.line = line
+        where = filename or "<config>"
+        if line is not None:
+            where = f"{where}:{line}"
+        super().__init__(f"{where}: {message}")
