@@ -1,0 +1,41 @@
+"""What the watchers tell the indexer, over a trio memory channel.
+
+A watcher owns nothing but its resourceVersion; the indexer owns the objects. Synced replaces every
+object of its kind at once (first list and every relist after 410), so objects deleted while the
+watch was down vanish with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Deleted", "KubeEvent", "Synced", "Upserted"]
+
+
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """A complete list of one kind: replaces all objects of that kind; marks the kind ready."""
+
+    kind: str
+    objects: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Upserted:
+    """An object was added or modified (watch ADDED/MODIFIED)."""
+
+    kind: str
+    obj: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """An object is gone (watch DELETED)."""
+
+    kind: str
+    namespace: str
+    name: str
+
+
+KubeEvent = Synced | Upserted | Deleted
