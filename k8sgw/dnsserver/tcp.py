@@ -1,0 +1,101 @@
+"""The TCP server (RFC 7766): length-prefixed messages, pipelining, idle timeout, bounded connections."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+from collections.abc import Callable
+from typing import NoReturn
+
+import trio
+
+from k8sgw.dnsserver.sockets import bind_socket
+
+__all__ = ["TcpLimits", "serve_tcp"]
+
+logger = logging.getLogger(__name__)
+
+
+class TcpLimits:
+    """Bounds on TCP clients.
+
+    Attributes:
+        idle_timeout: seconds a connection may wait for (the rest of) its next message; CoreDNS's
+            read timeout is 10 s and RFC 7766 §6.2.3 asks for "a few seconds" at least.
+        max_connections: connections served at once; more wait in the listen backlog until one
+            closes, so a flood of idle clients costs at most idle_timeout each.
+    """
+
+    def __init__(self, idle_timeout: float = 10.0, max_connections: int = 1000) -> None:
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+
+
+async def serve_tcp(
+    host: str,
+    port: int,
+    handle: Callable[[bytes], bytes | None],
+    *,
+    limits: TcpLimits | None = None,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Serve DNS over TCP on host:port.
+
+    Args:
+        handle: query bytes → reply bytes or None (no reply; the connection is then closed).
+
+    Returns:
+        Never returns unless cancelled; task_status.started gets the bound (host, port).
+    """
+    limits = limits or TcpLimits()
+    sock = await bind_socket(host, port, socket.SOCK_STREAM)
+    sock.listen(128)
+    listener = trio.SocketListener(sock)
+    slots = trio.Semaphore(limits.max_connections)  # released by each connection task
+    async with listener, trio.open_nursery() as nursery:
+        task_status.started(sock.getsockname()[:2])
+        while True:
+            await slots.acquire()
+            try:
+                stream = await listener.accept()
+            except BaseException:
+                slots.release()
+                raise
+            nursery.start_soon(_serve_connection, stream, handle, limits, slots)
+
+
+async def _serve_connection(
+    stream: trio.SocketStream, handle: Callable[[bytes], bytes | None], limits: TcpLimits, slots: trio.Semaphore
+) -> None:
+    buffer = bytearray()
+    try:
+        async with stream:
+            while True:
+                with trio.move_on_after(limits.idle_timeout) as idle:
+                    size = struct.unpack("!H", await _read_exactly(stream, buffer, 2))[0]
+                    message = await _read_exactly(stream, buffer, size)
+                if idle.cancelled_caught:
+                    return  # idle (or a slow writer): close
+                reply = handle(message)
+                if reply is None:
+                    return
+                await stream.send_all(struct.pack("!H", len(reply)) + reply)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, EOFError):
+        pass  # the client went away
+    except Exception:
+        logger.exception("TCP connection failed")
+    finally:
+        slots.release()
+
+
+async def _read_exactly(stream: trio.SocketStream, buffer: bytearray, n: int) -> bytes:
+    """n bytes from stream; what arrives beyond them stays in buffer for the next (pipelined) message."""
+    while len(buffer) < n:
+        chunk = await stream.receive_some(65536)
+        if not chunk:
+            raise EOFError
+        buffer += chunk
+    out = bytes(buffer[:n])
+    del buffer[:n]
+    return out

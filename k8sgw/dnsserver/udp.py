@@ -1,0 +1,55 @@
+"""The UDP server: one socket, one task, replies in arrival order."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from typing import NoReturn
+
+import trio
+
+from k8sgw.dnsserver.sockets import bind_socket
+
+__all__ = ["serve_udp"]
+
+logger = logging.getLogger(__name__)
+
+MAX_DATAGRAM = 65535
+
+
+async def serve_udp(
+    host: str,
+    port: int,
+    handle: Callable[[bytes], bytes | None],
+    *,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Serve DNS over UDP on host:port.
+
+    Args:
+        handle: query bytes → reply bytes (already fitted to the client's payload size) or None to drop.
+
+    Returns:
+        Never returns unless cancelled; task_status.started gets the bound (host, port).
+
+    Error handling: a failing handler or a send error costs that one datagram, never the loop.
+    """
+    sock = await bind_socket(host, port, socket.SOCK_DGRAM)
+    with sock:
+        task_status.started(sock.getsockname()[:2])
+        while True:
+            try:
+                data, addr = await sock.recvfrom(MAX_DATAGRAM)
+            except ConnectionResetError:
+                continue  # an ICMP port-unreachable from an earlier reply (Windows/Linux quirk)
+            try:
+                reply = handle(data)
+            except Exception:
+                logger.exception("UDP query from %s failed", addr[0])
+                continue
+            if reply is not None:
+                try:
+                    await sock.sendto(reply, addr)
+                except OSError as exc:
+                    logger.debug("UDP reply to %s failed: %s", addr[0], exc)

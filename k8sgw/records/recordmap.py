@@ -1,0 +1,119 @@
+"""RecordMap: one immutable, versioned snapshot of every name k8sgw answers for.
+
+The indexer (store.py) is its only writer and publishes a new map per batch of events; the DNS
+servers only ever read `store.current`. Names are stored in dnspython's canonical (lower-case)
+form so a lookup is one dict access. Empty non-terminals (names that exist only because something
+exists below them) are nodes with no rdata, so NXDOMAIN vs NODATA is one lookup too (RFC 8020).
+
+Must not import trio or httpx: this is pure data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rdata
+import immutables
+
+__all__ = ["Node", "RecordMap", "Rdatas"]
+
+Rdatas = tuple[dns.rdata.Rdata, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """What exists at one name.
+
+    Attributes:
+        rrsets: rdata by rdtype; empty for an empty non-terminal.
+        children: how many direct child names exist; keeps empty non-terminals alive.
+    """
+
+    rrsets: Mapping[int, Rdatas] = field(default_factory=dict)
+    children: int = 0
+
+    def exists(self) -> bool:
+        return bool(self.rrsets) or self.children > 0
+
+
+_EMPTY = immutables.Map()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMap:
+    """An immutable snapshot: names → Node, plus the facts every answer from it shares.
+
+    Attributes:
+        nodes: persistent map (HAMT), so the next version shares all unchanged entries.
+        version: rises by one per published batch; caches derived from a map belong to its version.
+        serial: SOA serial; rises whenever data changes and never goes back across restarts
+            (it starts from the clock, see store.py).
+        ready: every enabled kind has finished its first list; until then in-zone answers are
+            SERVFAIL (DESIGN rule 2).
+    """
+
+    nodes: immutables.Map = _EMPTY
+    version: int = 0
+    serial: int = 1
+    ready: bool = False
+
+    def get(self, name: dns.name.Name) -> Node | None:
+        return self.nodes.get(name)
+
+    def rdatas(self, name: dns.name.Name, rdtype: int) -> Rdatas:
+        node = self.nodes.get(name)
+        return node.rrsets.get(rdtype, ()) if node else ()
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+def set_rrsets(
+    mutation: immutables.MapMutation,
+    name: dns.name.Name,
+    rrsets: Mapping[int, Rdatas],
+    *,
+    stop_at: Iterable[dns.name.Name],
+) -> None:
+    """Set the rdata owned by `name` in a map being mutated, keeping empty non-terminals right.
+
+    Ancestors up to (not including) the nearest name in `stop_at` (the zone apexes) are created
+    as empty non-terminals when a name appears and removed when their last child goes.
+    Cost: O(depth of the name), independent of the map's size.
+    """
+    apexes = frozenset(stop_at)
+    old = mutation.get(name)
+    children = old.children if old else 0
+    new = Node(dict(rrsets), children)
+    if new.exists():
+        mutation[name] = new
+        if old is None:
+            _adjust_parent(mutation, name, +1, apexes)
+    elif old is not None:
+        del mutation[name]
+        _adjust_parent(mutation, name, -1, apexes)
+
+
+def _adjust_parent(
+    mutation: immutables.MapMutation, name: dns.name.Name, delta: int, apexes: frozenset[dns.name.Name]
+) -> None:
+    while name not in apexes and len(name) > 1:
+        parent = name.parent()
+        if parent in apexes:
+            return  # the apex exists on its own (SOA/NS); it is not counted as a non-terminal
+        old = mutation.get(parent)
+        rrsets = old.rrsets if old else {}
+        children = (old.children if old else 0) + delta
+        node = Node(rrsets, children)
+        if node.exists():
+            mutation[parent] = node
+            if old is not None:
+                return  # the parent already existed and still does: nothing above changes
+        elif old is not None:
+            del mutation[parent]
+        else:
+            return
+        # The parent appeared or vanished: its own parent's child count changes too.
+        name = parent
