@@ -1,0 +1,380 @@
+"""Directive meaning: generic server blocks → checked, normalised config models.
+
+One function per directive and per ``k8s_gateway`` option, each raising ``ConfigError``
+with the line of the offending word. Every directive CoreDNS has but k8sgw does not is
+an error, never silently skipped: a Corefile that relies on ``cache`` or ``forward``
+must not start and behave differently.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+import dns.exception
+import dns.name
+
+from k8sgw.config.lexer import Token
+from k8sgw.config.models import (
+    SUPPORTED_DIRECTIVES,
+    SUPPORTED_RESOURCES,
+    Config,
+    GatewayConfig,
+    KubeconfigRef,
+    ServerBlock,
+    ServerKey,
+)
+from k8sgw.config.parser import Directive, RawServerBlock
+from k8sgw.errors import ConfigError
+
+__all__ = ["build_config"]
+
+# Directives of CoreDNS (plugin.cfg) and Caddy that k8sgw does not implement (yet).
+COREDNS_DIRECTIVES = frozenset(
+    """acl any auto autopath azure bufsize cache cancel chaos clouddns debug dns64 dnssec dnstap
+    erratic errors etcd file forward geoip grpc grpc_server header health hosts https https3
+    import k8s_external kubernetes loadbalance local log loop metadata minimal multisocket nomad
+    nsid on pprof prometheus quic ready reload rewrite root route53 secondary sign template
+    timeouts tls trace transfer tsig view whoami""".split()
+)
+
+# Kinds k8s_gateway watches; those not in SUPPORTED_RESOURCES get a "not yet" message.
+K8S_GATEWAY_RESOURCES = ("HTTPRoute", "TLSRoute", "GRPCRoute", "Ingress", "Service", "DNSEndpoint")
+
+_DIGITS = re.compile(r"[0-9]+")
+# Letters, digits, "_" and inner "-" (hostname rules plus _service labels); at most 63 octets.
+_LABEL = re.compile(rb"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_REL_LABEL = re.compile(_LABEL.pattern.decode().replace("A-Za-z", "a-z"))
+# Kubernetes DNS-1123 subdomain: IngressClass and GatewayClass names.
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_TRANSPORTS = ("tls://", "grpc://", "https://", "https3://", "quic://")
+
+
+class _Ctx:
+    def __init__(self, filename: str, default_port: int) -> None:
+        self.filename = filename
+        self.default_port = default_port
+        self.base_dir = os.path.dirname(os.path.abspath(filename))
+
+    def error(self, message: str, line: int) -> ConfigError:
+        return ConfigError(message, filename=self.filename, line=line)
+
+
+def build_config(blocks: tuple[RawServerBlock, ...], *, filename: str, default_port: int) -> Config:
+    """Interpret parsed server blocks.
+
+    Raises:
+        ConfigError: a bad key or argument, an unsupported or unknown directive, or the
+            same ZONE:PORT served twice.
+    """
+    ctx = _Ctx(filename, default_port)
+    seen: dict[tuple[str, int], int] = {}
+    servers = []
+    for block in blocks:
+        server = _server_block(block, ctx)
+        for key, tok in zip(server.keys, block.keys, strict=True):
+            if (key.zone, key.port) in seen:
+                where = seen[key.zone, key.port]
+                raise ctx.error(f"{key.zone}:{key.port} is served twice (also on line {where})", tok.line)
+            seen[key.zone, key.port] = tok.line
+        servers.append(server)
+    return Config(filename=filename, servers=tuple(servers))
+
+
+def _server_block(block: RawServerBlock, ctx: _Ctx) -> ServerBlock:
+    keys = tuple(_server_key(tok, ctx) for tok in block.keys)
+    zones = tuple(dict.fromkeys(k.zone for k in keys))
+    bind: list[str] = []
+    gateway: GatewayConfig | None = None
+    for d in block.directives:
+        if d.name == "bind":
+            bind.extend(a for a in _bind(d, ctx) if a not in bind)
+        elif d.name == "k8s_gateway":
+            if gateway is not None:
+                raise ctx.error(
+                    f"k8s_gateway: only one per server block (the first is on line {gateway.line})", d.line
+                )
+            gateway = _gateway(d, zones, ctx)
+        else:
+            supported = ", ".join(SUPPORTED_DIRECTIVES)
+            if d.name in COREDNS_DIRECTIVES:
+                message = f'directive "{d.name}" is not supported by k8sgw (supported: {supported})'
+            else:
+                message = f'unknown directive "{d.name}" (supported: {supported})'
+            raise ctx.error(message, d.line)
+    return ServerBlock(keys=keys, bind=tuple(bind), gateway=gateway, line=block.line)
+
+
+def _server_key(tok: Token, ctx: _Ctx) -> ServerKey:
+    text = tok.text
+    lowered = text.lower()
+    if lowered.startswith("dns://"):
+        text = text[len("dns://") :]
+    else:
+        for prefix in _TRANSPORTS:
+            if lowered.startswith(prefix):
+                raise ctx.error(
+                    f'server block key "{tok.text}": transport {prefix} is not supported by k8sgw '
+                    "(only plain DNS, dns://)",
+                    tok.line,
+                )
+    zone_text, colon, port_text = text.rpartition(":")
+    if not colon:
+        zone_text, port = text, ctx.default_port
+    elif _DIGITS.fullmatch(port_text) and int(port_text) <= 65535:
+        port = int(port_text)
+    else:
+        raise ctx.error(
+            f'server block key "{tok.text}": expected a port from 0 to 65535 after ":", got "{port_text}"',
+            tok.line,
+        )
+    if not zone_text:
+        raise ctx.error(
+            f'server block key "{tok.text}": expected ZONE[:PORT] (use "." for every zone)', tok.line
+        )
+    if "/" in zone_text:
+        raise ctx.error(
+            f'server block key "{tok.text}": reverse zones written as CIDR are not supported', tok.line
+        )
+    zone = _zone(zone_text, ctx, tok.line, what=f'server block key "{tok.text}"')
+    return ServerKey(zone=zone, port=port)
+
+
+def _zone(text: str, ctx: _Ctx, line: int, *, what: str) -> str:
+    """Normalise a zone name: absolute, lower-case, trailing dot."""
+    if text == ".":
+        return "."
+    try:
+        if text in ("", "@"):
+            raise ValueError
+        name = dns.name.from_text(text, origin=dns.name.root)
+        if not all(_LABEL.fullmatch(label) for label in name.labels[:-1]):
+            raise ValueError
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        raise ctx.error(f'{what}: expected a DNS name like "example.com", got "{text}"', line) from None
+    return name.canonicalize().to_text()
+
+
+def _inside(name: str, zone: str) -> bool:
+    return zone == "." or name == zone or name.endswith("." + zone)
+
+
+def _bind(d: Directive, ctx: _Ctx) -> list[str]:
+    if d.children is not None:
+        raise ctx.error("bind: does not take a block (interface names and except are not supported)", d.line)
+    if not d.args:
+        raise ctx.error("bind: expected one or more IP addresses", d.line)
+    out = []
+    for tok in d.args:
+        try:
+            out.append(str(ipaddress.ip_address(tok.text)))
+        except ValueError:
+            raise ctx.error(
+                f'bind: expected an IP address, got "{tok.text}" (interface names are not supported)',
+                tok.line,
+            ) from None
+    return out
+
+
+# --- k8s_gateway ---------------------------------------------------------------------------
+
+_Option = Callable[[Directive, tuple[str, ...], _Ctx], tuple[str, Any]]
+
+
+def _gateway(d: Directive, server_zones: tuple[str, ...], ctx: _Ctx) -> GatewayConfig:
+    zones = server_zones
+    if d.args:
+        listed: dict[str, None] = {}
+        for tok in d.args:
+            zone = _zone(tok.text, ctx, tok.line, what="k8s_gateway")
+            if not any(_inside(zone, sz) for sz in server_zones):
+                raise ctx.error(
+                    f'k8s_gateway: zone "{zone}" is not inside the server block\'s zones '
+                    f"({', '.join(server_zones)}), so it would never be queried",
+                    tok.line,
+                )
+            listed[zone] = None
+        zones = tuple(listed)
+    options: dict[str, Any] = {}
+    first_line: dict[str, int] = {}
+    for child in d.children or ():
+        handler = _OPTIONS.get(child.name)
+        if handler is None:
+            raise ctx.error(_unknown_option(child.name), child.line)
+        if child.name in first_line:
+            raise ctx.error(f"{child.name}: given twice (first on line {first_line[child.name]})", child.line)
+        first_line[child.name] = child.line
+        if child.children is not None:
+            raise ctx.error(f"{child.name}: does not take a block", child.line)
+        field, value = handler(child, zones, ctx)
+        options[field] = value
+    return GatewayConfig(zones=zones, line=d.line, **options)
+
+
+def _unknown_option(name: str) -> str:
+    names = ", ".join(_OPTIONS)
+    hint = next((f' (did you mean "{o}"?)' for o in _OPTIONS if o.lower() == name.lower()), "")
+    return f'k8s_gateway: unknown option "{name}"{hint} (expected one of: {names})'
+
+
+def _count(d: Directive, ctx: _Ctx, usage: str, low: int, high: int | None) -> None:
+    n = len(d.args)
+    if n < low or (high is not None and n > high):
+        got = f"{n} argument" + ("" if n == 1 else "s")
+        raise ctx.error(f"{d.name}: expected {usage}, got {got}", d.line)
+
+
+def _resources(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+    _count(d, ctx, "one or more kinds (" + ", ".join(SUPPORTED_RESOURCES) + ")", 1, None)
+    by_lower = {k.lower(): k for k in SUPPORTED_RESOURCES}
+    later = {k.lower(): k for k in K8S_GATEWAY_RESOURCES if k not in SUPPORTED_RESOURCES}
+    wanted = set()
+    for tok in d.args:
+        kind = by_lower.get(tok.text.lower())
+        if kind is None:
+            supported = ", ".join(SUPPORTED_RESOURCES)
+            if tok.text.lower() in later:
+                message = f'resources: kind "{later[tok.text.lower()]}" is not supported by k8sgw yet'
+            else:
+                message = f'resources: unknown kind "{tok.text}"'
+            raise ctx.error(f"{message} (supported: {supported})", tok.line)
+        wanted.add(kind)
+    return "resources", tuple(k for k in SUPPORTED_RESOURCES if k in wanted)
+
+
+def _ttl(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+    _count(d, ctx, "1 argument (seconds from 0 to 3600)", 1, 1)
+    tok = d.args[0]
+    if not _DIGITS.fullmatch(tok.text) or int(tok.text) > 3600:
+        raise ctx.error(f'ttl: expected an integer from 0 to 3600, got "{tok.text}"', tok.line)
+    return "ttl", int(tok.text)
+
+
+def _relative_name(d: Directive, ctx: _Ctx) -> str:
+    _count(d, ctx, '1 argument (a name like "dns1.kube-system")', 1, 1)
+    tok = d.args[0]
+    text = tok.text.lower()
+    if len(text) > 253 or not all(_REL_LABEL.fullmatch(label) for label in text.split(".")):
+        hint = " without the trailing dot" if text.endswith(".") else ""
+        raise ctx.error(
+            f'{d.name}: expected a relative DNS name like "dns1.kube-system"{hint}, got "{tok.text}"',
+            tok.line,
+        )
+    return text
+
+
+def _apex(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+    return "apex", _relative_name(d, ctx)
+
+
+def _secondary(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+    return "secondary", _relative_name(d, ctx)
+
+
+def _kubeconfig(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+    _count(d, ctx, "FILE [CONTEXT]", 1, 2)
+    for tok in d.args:
+        if not tok.text:
+            raise ctx.error("kubeconfig: expected FILE [CONTEXT], got an empty argument", tok.line)
+    path = os.path.abspath(os.path.join(ctx.base_dir, os.path.expanduser(d.args[0].text)))
+    context = d.args[1].text if len(d.args) == 2 else None
+    return "kubeconfig", KubeconfigRef(path=path, context=context)
+
+
+def _fallthrough(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+    """CoreDNS ``fallthrough [ZONES...]``, reduced to zones k8s_gateway answers.
+
+    A listed zone above some of ``zones`` (``fallthrough .``) stands for those zones;
+    when the result covers every zone it is ``()``, "all".
+    """
+    out: dict[str, None] = {}
+    for tok in d.args:
+        fz = _zone(tok.text, ctx, tok.line, what="fallthrough")
+        if any(_inside(fz, z) for z in zones):
+            out[fz] = None
+            continue
+        below = [z for z in zones if _inside(z, fz)]
+        if not below:
+            raise ctx.error(
+                f'fallthrough: zone "{fz}" is not inside the k8s_gateway zones ({", ".join(zones)})',
+                tok.line,
+            )
+        out.update(dict.fromkeys(below))
+    if set(zones) <= set(out):
+        return "fallthrough", ()
+    return "fallthrough", tuple(out)
+
+
+def _class_names(d: Directive, ctx: _Ctx) -> tuple[str, ...]:
+    _count(d, ctx, "one or more class names", 1, None)
+    for tok in d.args:
+        if len(tok.text) > 253 or not _SUBDOMAIN.fullmatch(tok.text):
+            raise ctx.error(
+                f'{d.name}: expected a Kubernetes object name (lower-case DNS subdomain), got "{tok.text}"',
+                tok.line,
+            )
+    return tuple(dict.fromkeys(t.text for t in d.args))
+
+
+def _ingress_classes(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+    return "ingress_classes", _class_names(d, ctx)
+
+
+def _gateway_classes(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+    return "gateway_classes", _class_names(d, ctx)
+
+
+# Label selector syntax (k8s.io/apimachinery/pkg/labels): KEY is [prefix/]name, a VALUE
+# is at most 63 characters: alphanumerics with -_. inside.
+_SEL_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_SEL_KEY = rf"(?:[a-z0-9](?:[-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_SEL_NAME}"
+_SEL_VALUE = rf"(?:{_SEL_NAME})?"
+_REQUIREMENT = re.compile(
+    rf"""\s*(?:
+        !\s*{_SEL_KEY}                                            # !key
+      | {_SEL_KEY}\s*(?:==|=|!=)\s*{_SEL_VALUE}                   # key=value, key!=value
+      | {_SEL_KEY}\s+(?:in|notin)\s*\(\s*{_SEL_NAME}(?:\s*,\s*{_SEL_NAME})*\s*\)   # key in (a,b)
+      | {_SEL_KEY}\s*[<>]\s*[0-9]+                                 # key>3 (integer values)
+      | {_SEL_KEY}                                                 # key
+    )\s*""",
+    re.VERBOSE,
+)
+
+
+def _split_requirements(selector: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(selector):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(selector[start:i])
+            start = i + 1
+    parts.append(selector[start:])
+    return parts
+
+
+def _service_label_selectors(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+    _count(d, ctx, 'one or more label selectors like "app=web"', 1, None)
+    for tok in d.args:
+        if not all(_REQUIREMENT.fullmatch(req) for req in _split_requirements(tok.text)):
+            raise ctx.error(
+                f'serviceLabelSelectors: invalid label selector "{tok.text}" (expected comma-separated '
+                "key, !key, key=value, key==value, key!=value, key in (a,b) or key notin (a,b))",
+                tok.line,
+            )
+    return "service_label_selectors", tuple(dict.fromkeys(t.text.strip() for t in d.args))
+
+
+_OPTIONS: dict[str, _Option] = {
+    "resources": _resources,
+    "ttl": _ttl,
+    "apex": _apex,
+    "secondary": _secondary,
+    "kubeconfig": _kubeconfig,
+    "fallthrough": _fallthrough,
+    "ingressClasses": _ingress_classes,
+    "gatewayClasses": _gateway_classes,
+    "serviceLabelSelectors": _service_label_selectors,
+}

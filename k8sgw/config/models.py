@@ -1,0 +1,111 @@
+"""Frozen configuration models: what a Corefile means, once parsed and checked.
+
+Every value here is already validated and normalised by ``directives``: zones are
+absolute, lower-case and end in a dot; kinds are canonical; paths are absolute. Code
+that reads a ``Config`` never re-checks it. Nothing here reads files or the network.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "SUPPORTED_DIRECTIVES",
+    "SUPPORTED_RESOURCES",
+    "Config",
+    "GatewayConfig",
+    "KubeconfigRef",
+    "ServerBlock",
+    "ServerKey",
+]
+
+SUPPORTED_DIRECTIVES: tuple[str, ...] = ("bind", "k8s_gateway")
+"""Directives k8sgw understands in a server block (printed by ``k8sgw -plugins``)."""
+
+SUPPORTED_RESOURCES: tuple[str, ...] = ("Ingress", "Service")
+"""Kinds ``resources`` accepts, in canonical order; the default is all of them."""
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+class ServerKey(BaseModel):
+    """One server block key, ``ZONE[:PORT]``."""
+
+    model_config = _FROZEN
+
+    zone: str
+    """Absolute, lower-case, with a trailing dot: ``"."`` for the root, ``"example.com."``."""
+    port: Annotated[int, Field(ge=0, le=65535)]
+    """UDP and TCP port; ``-dns.port`` (53 unless given) when the key has none. 0 = any free
+    port, chosen at bind time (tests and the dev runner use it)."""
+
+
+class KubeconfigRef(BaseModel):
+    """The ``kubeconfig FILE [CONTEXT]`` option."""
+
+    model_config = _FROZEN
+
+    path: str
+    """Absolute: a relative FILE is taken relative to the Corefile's directory; ``~`` expands."""
+    context: str | None = None
+    """Context to use; ``None`` = the file's current-context."""
+
+
+class GatewayConfig(BaseModel):
+    """One ``k8s_gateway`` directive."""
+
+    model_config = _FROZEN
+
+    zones: tuple[str, ...]
+    """Zones answered from Kubernetes objects; absolute, lower-case. Default: the block's zones."""
+    resources: tuple[str, ...] = SUPPORTED_RESOURCES
+    """Kinds to watch, canonical names in ``SUPPORTED_RESOURCES`` order."""
+    ttl: Annotated[int, Field(ge=0, le=3600)] = 60
+    """TTL in seconds of non-apex answers; k8s_gateway caps it at 3600 (one hour)."""
+    apex: str = "dns1.kube-system"
+    """Relative name (no trailing dot, lower-case) of the nameserver host ``<apex>.<zone>``;
+    also ``name.namespace`` of the Service whose addresses it owns."""
+    secondary: str | None = None
+    """Second nameserver host, same form as ``apex``; ``None`` = only one NS."""
+    kubeconfig: KubeconfigRef | None = None
+    """``None`` = in-cluster, else ``$KUBECONFIG`` / ``~/.kube/config``."""
+    fallthrough: tuple[str, ...] | None = None
+    """``None`` = off; ``()`` = all of ``zones``; else these zones, each one of or inside ``zones``."""
+    ingress_classes: tuple[str, ...] = ()
+    """Only Ingresses of these classes; ``()`` = all."""
+    gateway_classes: tuple[str, ...] = ()
+    """Only routes of Gateways of these GatewayClasses; ``()`` = all."""
+    service_label_selectors: tuple[str, ...] = ()
+    """Kubernetes label selectors, one string each (``"app=web,tier in (a,b)"``); ``()`` = all."""
+    line: int
+    """Corefile line of the ``k8s_gateway`` directive."""
+
+
+class ServerBlock(BaseModel):
+    """One server block: the keys it serves and its directives."""
+
+    model_config = _FROZEN
+
+    keys: tuple[ServerKey, ...]
+    bind: tuple[str, ...] = ()
+    """IP addresses to listen on (normalised text form); ``()`` = all addresses."""
+    gateway: GatewayConfig | None = None
+    line: int
+    """Corefile line of the block's first key."""
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        """Distinct zones of ``keys``, in order."""
+        return tuple(dict.fromkeys(key.zone for key in self.keys))
+
+
+class Config(BaseModel):
+    """A whole Corefile."""
+
+    model_config = _FROZEN
+
+    filename: str
+    """As given to ``load``/``parse_corefile``; used in messages."""
+    servers: tuple[ServerBlock, ...]
