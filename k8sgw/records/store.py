@@ -229,6 +229,10 @@ class RecordStore:
                 rrsets.update(self.settings.apex_rrsets(name, serial))
             set_rrsets(mutation, name, rrsets, stop_at=zones)
         self.current = RecordMap(nodes=mutation.finish(), version=old.version + 1, serial=serial, ready=ready)
+        logger.debug(
+            "published record map version %d: %d names changed, serial %d, ready %s",
+            self.current.version, len(touched), serial, ready,
+        )
         self._changed.set()
         self._changed = trio.Event()
 
