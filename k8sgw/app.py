@@ -20,7 +20,7 @@ import trio
 
 from k8sgw.config import Config, GatewayConfig
 from k8sgw.dnsserver.answer import Authority, Block, View
-from k8sgw.dnsserver.sockets import ALL_ADDRESSES
+from k8sgw.dnsserver.sockets import ALL_ADDRESSES, bind_dns_sockets
 from k8sgw.dnsserver.tcp import TcpLimits, serve_tcp
 from k8sgw.dnsserver.udp import serve_udp
 from k8sgw.dnsserver.wire import handle_wire
@@ -89,9 +89,9 @@ async def serve(
         udp, tcp = [], []
         for (host, port), view in _listeners(blocks):
             handle_udp, handle_tcp = _handlers(view)
-            udp.append(await nursery.start(serve_udp, host, port, handle_udp))
-            # Port 0 (tests): TCP takes the port UDP was given, so one address serves both.
-            tcp.append(await nursery.start(partial(serve_tcp, limits=tcp_limits), host, udp[-1][1], handle_tcp))
+            udp_sock, tcp_sock = await bind_dns_sockets(host, port)
+            udp.append(await nursery.start(serve_udp, udp_sock, handle_udp))
+            tcp.append(await nursery.start(partial(serve_tcp, limits=tcp_limits), tcp_sock, handle_tcp))
         for address in udp:
             logger.info("serving DNS on %s port %d (udp and tcp)", *address)
         task_status.started(Bound(tuple(udp), tuple(tcp), tuple(stores)))

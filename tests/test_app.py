@@ -83,7 +83,8 @@ async def test_ingress_wins_over_service(k8sgw, cluster):
 async def test_dropped_stream_resumes_and_misses_nothing(k8sgw, cluster):
     store = k8sgw.stores[0]
     with trio.fail_after(10):
-        assert cluster.faults.drop_watches() >= 2  # one stream per kind
+        await cluster.wait_watch_count(2)  # one stream per kind
+        assert cluster.faults.drop_watches() == 2
         cluster.apply(ingress("after-drop", "after-drop.foo.org", "192.0.2.60"))
         await store.wait_until(has("after-drop.foo.org.", "192.0.2.60"))
 
@@ -93,8 +94,9 @@ async def test_gone_relists_and_drops_objects_deleted_while_away(k8sgw, cluster)
     with trio.fail_after(10):
         cluster.apply(ingress("doomed", "doomed.foo.org", "192.0.2.70"))
         await store.wait_until(has("doomed.foo.org.", "192.0.2.70"))
+        await cluster.wait_watch_count(2)
         cluster.faults.unavailable(True)  # reconnects fail while we change things behind its back
-        cluster.faults.drop_watches()
+        assert cluster.faults.drop_watches() == 2
         cluster.delete("networking.k8s.io/v1", "Ingress", "default", "doomed")
         cluster.compact()  # the history k8sgw would resume from is gone: the next watch gets 410
         cluster.faults.unavailable(False)
@@ -120,8 +122,9 @@ async def test_unreachable_api_is_servfail_and_keeps_serving(nursery, tmp_path):
 
 async def test_api_outage_keeps_last_good_state(k8sgw, cluster):
     with trio.fail_after(10):
+        await cluster.wait_watch_count(2)
         cluster.faults.unavailable(True)
-        cluster.faults.drop_watches()
+        assert cluster.faults.drop_watches() == 2
         for _ in range(3):
             assert addresses(await query(k8sgw.udp[0], "myservicea.foo.org.")) == ["192.0.2.10"]
         cluster.faults.unavailable(False)

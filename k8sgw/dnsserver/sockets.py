@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 
 import trio
 
-__all__ = ["ALL_ADDRESSES", "bind_socket"]
+__all__ = ["ALL_ADDRESSES", "bind_dns_sockets", "bind_socket"]
 
 # `bind` not given: listen on every address, IPv4 and IPv6, like CoreDNS.
 ALL_ADDRESSES = "::"
@@ -36,3 +37,23 @@ async def bind_socket(host: str, port: int, kind: int) -> trio.socket.SocketType
         sock.close()
         raise
     return sock
+
+
+# Port 0 (tests, k8sgw-dev --dns-port 0) asks the kernel for a free TCP port; the same number may be
+# taken for UDP (or by an outgoing connection), so try again with another. 20 tries is plenty.
+_FREE_PORT_TRIES = 20
+
+
+async def bind_dns_sockets(host: str, port: int) -> tuple[trio.socket.SocketType, trio.socket.SocketType]:
+    """A UDP and a TCP socket bound to the same host and port (port 0: the same free port for both)."""
+    for _ in range(_FREE_PORT_TRIES if port == 0 else 1):
+        tcp = await bind_socket(host, port, socket.SOCK_STREAM)
+        try:
+            udp = await bind_socket(host, tcp.getsockname()[1], socket.SOCK_DGRAM)
+        except OSError as exc:
+            tcp.close()
+            if port != 0 or exc.errno != errno.EADDRINUSE:
+                raise
+            continue
+        return udp, tcp
+    raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {host}")

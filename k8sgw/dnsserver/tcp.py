@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import socket
 import struct
 from collections.abc import Callable
 from typing import NoReturn
 
 import trio
-
-from k8sgw.dnsserver.sockets import bind_socket
 
 __all__ = ["TcpLimits", "serve_tcp"]
 
@@ -33,14 +30,13 @@ class TcpLimits:
 
 
 async def serve_tcp(
-    host: str,
-    port: int,
+    sock: trio.socket.SocketType,
     handle: Callable[[bytes], bytes | None],
     *,
     limits: TcpLimits | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
-    """Serve DNS over TCP on host:port.
+    """Serve DNS over TCP on a bound socket (sockets.bind_dns_sockets), which it closes when done.
 
     Args:
         handle: query bytes → reply bytes or None (no reply; the connection is then closed).
@@ -49,7 +45,6 @@ async def serve_tcp(
         Never returns unless cancelled; task_status.started gets the bound (host, port).
     """
     limits = limits or TcpLimits()
-    sock = await bind_socket(host, port, socket.SOCK_STREAM)
     sock.listen(128)
     listener = trio.SocketListener(sock)
     slots = trio.Semaphore(limits.max_connections)  # released by each connection task

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable
 from typing import NoReturn
 
 import trio
-
-from k8sgw.dnsserver.sockets import bind_socket
 
 __all__ = ["serve_udp"]
 
@@ -19,13 +16,12 @@ MAX_DATAGRAM = 65535
 
 
 async def serve_udp(
-    host: str,
-    port: int,
+    sock: trio.socket.SocketType,
     handle: Callable[[bytes], bytes | None],
     *,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
-    """Serve DNS over UDP on host:port.
+    """Serve DNS over UDP on a bound socket (sockets.bind_dns_sockets), which it closes when done.
 
     Args:
         handle: query bytes → reply bytes (already fitted to the client's payload size) or None to drop.
@@ -35,7 +31,6 @@ async def serve_udp(
 
     Error handling: a failing handler or a send error costs that one datagram, never the loop.
     """
-    sock = await bind_socket(host, port, socket.SOCK_DGRAM)
     with sock:
         task_status.started(sock.getsockname()[:2])
         while True:

@@ -12,6 +12,7 @@ import dns.rcode
 import pytest
 import trio
 
+from k8sgw.dnsserver.sockets import bind_dns_sockets
 from k8sgw.dnsserver.tcp import TcpLimits, serve_tcp
 from k8sgw.dnsserver.udp import serve_udp
 from k8sgw.dnsserver.wire import handle_wire
@@ -30,11 +31,15 @@ def handle_tcp(wire: bytes) -> bytes | None:
 
 @pytest.fixture
 async def udp_addr(nursery):
-    return await nursery.start(serve_udp, "127.0.0.1", 0, handle_udp)
+    udp, tcp = await bind_dns_sockets("127.0.0.1", 0)
+    tcp.close()
+    return await nursery.start(serve_udp, udp, handle_udp)
 
 
 async def tcp_server(nursery, **limits) -> tuple[str, int]:
-    return await nursery.start(partial(serve_tcp, limits=TcpLimits(**limits)), "127.0.0.1", 0, handle_tcp)
+    udp, tcp = await bind_dns_sockets("127.0.0.1", 0)
+    udp.close()
+    return await nursery.start(partial(serve_tcp, limits=TcpLimits(**limits)), tcp, handle_tcp)
 
 
 def query_wire(name: str = "web.example.org.") -> tuple[dns.message.Message, bytes]:

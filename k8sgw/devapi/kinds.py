@@ -1,0 +1,65 @@
+"""The resource table: every kind the dev API server serves is one `Kind` entry.
+
+Adding a kind means adding one entry to `KINDS`; discovery, OpenAPI, routing and storage read this table.
+It must not hold any state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["KINDS", "VERBS", "Kind"]
+
+VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class Kind:
+    group: str
+    versions: tuple[str, ...]
+    """Served versions, preferred (storage) version first; all versions serve the same objects."""
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    has_status: bool = True
+    builtin: bool = True
+    """Built-in kinds drop kind/apiVersion from list items (CRs keep them), like the real API."""
+    merge_keys: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    """Strategic-merge-patch list keys by dotted path, e.g. {"spec.ports": "port"}."""
+    categories: tuple[str, ...] = ()
+
+    @property
+    def resource(self) -> str:
+        """`ingresses.networking.k8s.io`, or `services` for the core group (as in error messages)."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def group_version(self, version: str | None = None) -> str:
+        version = version or self.versions[0]
+        return f"{self.group}/{version}" if self.group else version
+
+
+_GATEWAY = "gateway.networking.k8s.io"
+
+KINDS: tuple[Kind, ...] = (
+    Kind("", ("v1",), "Namespace", "namespaces", "namespace", namespaced=False, short_names=("ns",)),
+    Kind(
+        "",
+        ("v1",),
+        "Service",
+        "services",
+        "service",
+        short_names=("svc",),
+        merge_keys={"spec.ports": "port", "status.conditions": "type"},
+        categories=("all",),
+    ),
+    Kind("networking.k8s.io", ("v1",), "Ingress", "ingresses", "ingress", short_names=("ing",)),
+    Kind("discovery.k8s.io", ("v1",), "EndpointSlice", "endpointslices", "endpointslice", has_status=False),
+    Kind(_GATEWAY, ("v1",), "Gateway", "gateways", "gateway", short_names=("gtw",), builtin=False),
+    Kind(_GATEWAY, ("v1",), "HTTPRoute", "httproutes", "httproute", builtin=False),
+    Kind(_GATEWAY, ("v1",), "GRPCRoute", "grpcroutes", "grpcroute", builtin=False),
+    Kind(_GATEWAY, ("v1", "v1alpha2"), "TLSRoute", "tlsroutes", "tlsroute", builtin=False),
+    Kind("externaldns.k8s.io", ("v1alpha1",), "DNSEndpoint", "dnsendpoints", "dnsendpoint", builtin=False),
+)

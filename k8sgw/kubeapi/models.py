@@ -1,0 +1,187 @@
+"""Pydantic models of the Kubernetes objects k8sgw reads, reduced to what DNS needs.
+
+Objects are cut down at the edge (CoreDNS `object/service.go`): only the fields that produce
+records are kept, everything else is ignored (`extra="ignore"`), so an API that adds fields never
+breaks us and a full object is never held in memory. Models are frozen and hashable:
+
+- sequences are tuples; a JSON `null` or a missing list becomes `()` (API servers have been seen
+  sending `"items": null`, KUBEAPI §1.1);
+- labels and annotations are `immutables.Map` (a hashable, read-only Mapping: the HAMT map the
+  record map already depends on), so a model can be a dict key or a set member;
+- a JSON `null` anywhere means "absent": the field takes its default.
+
+This module must not import trio or httpx: records/ builds on it.
+
+To add a kind (EndpointSlice, Gateway, HTTPRoute, TLSRoute, GRPCRoute, DNSEndpoint): subclass
+`KubeObject`, declare the nested spec/status models with defaults, and add a `Kind` to `kinds.py`.
+Field names are snake_case; `to_camel` gives the JSON names, except where Kubernetes capitalises an
+acronym (`externalIPs`, `clusterIP`): those get an explicit alias.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
+
+import immutables
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "FrozenMap",
+    "Ingress",
+    "IngressRule",
+    "IngressSpec",
+    "IngressStatus",
+    "KubeModel",
+    "KubeObject",
+    "LoadBalancerIngress",
+    "LoadBalancerStatus",
+    "ObjectMeta",
+    "Seq",
+    "Service",
+    "ServiceSpec",
+    "ServiceStatus",
+    "Status",
+    "StatusCause",
+    "StatusDetails",
+]
+
+_T = TypeVar("_T")
+
+Seq = Annotated[tuple[_T, ...], BeforeValidator(lambda v: () if v is None else v)]
+"""A JSON list as a tuple; `null` is `()`."""
+
+FrozenMap = Annotated[
+    Mapping[str, str],
+    AfterValidator(immutables.Map),
+    PlainSerializer(dict),
+]
+"""A JSON string map as a hashable, read-only `immutables.Map`; dumps back to a dict."""
+
+EMPTY_MAP: immutables.Map[str, str] = immutables.Map()
+
+
+class KubeModel(BaseModel):
+    """Base of every model: frozen, lenient, camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        alias_generator=to_camel,
+        validate_by_name=True,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        # Kubernetes (Go omitempty aside) sends `null` for empty lists, maps and structs; treat it
+        # as "not set" so every field falls back to its default instead of failing validation.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
+
+class ObjectMeta(KubeModel):
+    """metav1.ObjectMeta: identity and the labels/annotations some kinds are selected or named by."""
+
+    name: str
+    namespace: str = ""
+    labels: FrozenMap = EMPTY_MAP
+    annotations: FrozenMap = EMPTY_MAP
+    resource_version: str = ""
+
+
+class KubeObject(KubeModel):
+    """An object with metadata: what a watch delivers and the indexer stores by `key`."""
+
+    metadata: ObjectMeta
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(namespace, name): unique within a kind."""
+        return (self.metadata.namespace, self.metadata.name)
+
+
+class LoadBalancerIngress(KubeModel):
+    """One load-balancer address (Service and Ingress share the shape)."""
+
+    ip: str | None = None
+    hostname: str | None = None
+
+
+class LoadBalancerStatus(KubeModel):
+    ingress: Seq[LoadBalancerIngress] = ()
+
+
+# --- networking.k8s.io/v1 Ingress (KUBEAPI §4.1) ---------------------------------------------
+
+
+class IngressRule(KubeModel):
+    """A rule; only the host matters to DNS. No host means "every host" (not a DNS name)."""
+
+    host: str | None = None
+
+
+class IngressSpec(KubeModel):
+    ingress_class_name: str | None = None
+    rules: Seq[IngressRule] = ()
+
+
+class IngressStatus(KubeModel):
+    load_balancer: LoadBalancerStatus = LoadBalancerStatus()
+
+
+class Ingress(KubeObject):
+    spec: IngressSpec = IngressSpec()
+    status: IngressStatus = IngressStatus()
+
+
+# --- v1 Service (KUBEAPI §4.2) -----------------------------------------------------------------
+
+
+class ServiceSpec(KubeModel):
+    type: str = "ClusterIP"
+    cluster_ip: str | None = Field(None, alias="clusterIP")
+    external_ips: Seq[str] = Field((), alias="externalIPs")
+
+
+class ServiceStatus(KubeModel):
+    load_balancer: LoadBalancerStatus = LoadBalancerStatus()
+
+
+class Service(KubeObject):
+    spec: ServiceSpec = ServiceSpec()
+    status: ServiceStatus = ServiceStatus()
+
+
+# --- metav1.Status (KUBEAPI §1.5): error bodies and watch ERROR events -------------------------
+
+
+class StatusCause(KubeModel):
+    reason: str = ""
+    message: str = ""
+    field: str = ""
+
+
+class StatusDetails(KubeModel):
+    causes: Seq[StatusCause] = ()
+    retry_after_seconds: int | None = None
+
+
+class Status(KubeModel):
+    """A metav1.Status; `code` 0 when the body did not say."""
+
+    status: str = ""
+    code: int = 0
+    reason: str = ""
+    message: str = ""
+    details: StatusDetails = StatusDetails()

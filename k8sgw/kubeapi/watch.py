@@ -1,0 +1,464 @@
+"""List and watch one kind, forever, and tell the indexer: kopf's three layers, in trio.
+
+    watch_forever     the supervision point: retries with jittered capped backoff, logs, never returns
+    └─ list_then_watch  list → Synced → watch from the list's resourceVersion, re-watch on stream end
+       ├─ list_objects  paginated LIST (limit/continue), invalid items skipped
+       └─ stream_watch  one watch request: events → channel, BOOKMARK/ERROR handled, stall detection
+
+A watcher owns only its `WatchState` (the resourceVersion to resume from); the indexer owns the
+objects. It never relists when a resume is possible: after a stream ends, is cut or stalls it
+watches again from the last resourceVersion seen (event or BOOKMARK). It relists (and sends a
+Synced that replaces the kind's state, so objects deleted meanwhile vanish) only on 410
+Expired/Gone, 504 ResourceVersionTooLarge, a stream that closes at once with nothing in it (a
+stale resourceVersion can be answered that way, fabric8 #7898) or a garbled stream.
+
+Rules from KUBEAPI §5: split on b"\\n" (client.py), dispatch on `type` before building a model,
+`timeoutSeconds` random in 240–540 s plus a client-side inactivity deadline pushed forward by every
+line, backoff 0.8 s ×2 capped at 30 s with jitter, reset after 2 min healthy, Retry-After honoured.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import pydantic
+import trio
+
+from k8sgw.kubeapi.client import KubeClient, error_from_status, parse_status
+from k8sgw.kubeapi.errors import (
+    ApiProtocolError,
+    ApiStatusError,
+    ApiUnreachableError,
+    ForbiddenError,
+    GoneError,
+    KubeError,
+    ServerError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
+from k8sgw.kubeapi.events import Deleted, KubeEvent, Synced, Upserted
+from k8sgw.kubeapi.kinds import Kind
+from k8sgw.kubeapi.models import KubeObject
+
+__all__ = [
+    "RetryPolicy",
+    "WatchClosedEarlyError",
+    "WatchState",
+    "WatchStalledError",
+    "list_objects",
+    "list_then_watch",
+    "stream_watch",
+    "watch_forever",
+]
+
+logger = logging.getLogger(__name__)
+
+EventsSend = trio.MemorySendChannel[KubeEvent]
+
+
+class WatchStalledError(ApiUnreachableError):
+    """Nothing arrived on a watch for `inactivity_timeout` seconds: a half-open connection."""
+
+
+class WatchClosedEarlyError(ApiUnreachableError):
+    """A watch closed within `short_watch_interval` without a single line: counts as an error."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a watcher paces itself. Times in seconds.
+
+    Attributes:
+        initial_backoff: the first retry delay; KUBEAPI §5 rule 4 (client-go's 800 ms).
+        factor: each consecutive failure multiplies the delay by this.
+        max_backoff: the cap; 30 s keeps a recovered API noticed quickly.
+        jitter: the random spread as a fraction of the delay: a delay d becomes uniform in
+            [d·(1 − jitter/2), d·(1 + jitter/2)], capped at max_backoff. 1.0 gives 0.5d–1.5d, so
+            watchers of many kinds (and replicas) do not reconnect in lockstep; 0 is exact (tests).
+        reset_after: after this long healthy (a list or a stream open and no error since), the
+            next failure starts again from initial_backoff.
+        inactivity_timeout: a watch that delivers no line for this long is treated as a dropped
+            stream and resumed. The watch cache sends each watcher a BOOKMARK about once a minute
+            when allowWatchBookmarks=true (apiserver cacher `bookmarkFrequency`), so 150 s is two
+            missed bookmarks plus margin for a loaded apiserver. On a server that sends no
+            bookmarks (watch cache off) a quiet kind costs one cheap re-watch from the same
+            resourceVersion every 150 s; a half-open connection, which TCP alone may not notice
+            for many minutes (kopf #810), costs at most 150 s of staleness.
+        watch_timeout_range: `timeoutSeconds` is drawn uniformly from this range per watch, so the
+            server ends streams itself and watchers spread their reconnects (KUBEAPI §5 rule 3).
+        short_watch_interval: a watch that ends sooner than this with no line at all is an error
+            (backoff, then relist): prevents a busy loop against a server that closes at once.
+    """
+
+    initial_backoff: float = 0.8
+    factor: float = 2.0
+    max_backoff: float = 30.0
+    jitter: float = 1.0
+    reset_after: float = 120.0
+    inactivity_timeout: float = 150.0
+    watch_timeout_range: tuple[int, int] = (240, 540)
+    short_watch_interval: float = 1.0
+
+    def backoff(self, failures: int, rng: random.Random | None = None) -> float:
+        """The delay before retry number `failures` (0-based) after consecutive failures."""
+        delay = self.initial_backoff
+        for _ in range(failures):
+            delay *= self.factor
+            if delay >= self.max_backoff:
+                break
+        delay = min(delay, self.max_backoff)
+        if self.jitter:
+            delay *= 1.0 + self.jitter * ((rng or random).random() - 0.5)
+        return max(0.0, min(delay, self.max_backoff))
+
+
+@dataclass
+class WatchState:
+    """What one watcher carries between attempts; owned by that watcher's task only.
+
+    Attributes:
+        resource_version: where the next watch resumes; None means "list first".
+        healthy_since: trio time of the first success (list done or stream open) since the last
+            error; None right after an error.
+    """
+
+    resource_version: str | None = None
+    healthy_since: float | None = None
+
+    def mark_healthy(self) -> None:
+        if self.healthy_since is None:
+            self.healthy_since = trio.current_time()
+
+
+def _meta(obj: Any) -> Mapping[str, Any]:
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _ns_name(obj: Any) -> str:
+    meta = _meta(obj)
+    ns, name = meta.get("namespace") or "", meta.get("name") or "?"
+    return f"{ns}/{name}" if ns else str(name)
+
+
+def _validate(kind: Kind, obj: Any, context: str) -> KubeObject | None:
+    """The model for a raw object, or None (logged at WARNING with namespace/name) if invalid."""
+    try:
+        return kind.model.model_validate(obj)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<object>'}: {err['msg']}" for err in exc.errors()
+        )
+        logger.warning("%s %s %s: invalid object skipped: %s", context, kind.name, _ns_name(obj), problems)
+        return None
+
+
+def _is_rv_too_large(exc: ApiStatusError) -> bool:
+    """504 ResourceVersionTooLarge: the RV is newer than this apiserver has seen (KUBEAPI §1.5)."""
+    return exc.code == 504 and "too large resource version" in exc.message.lower()
+
+
+async def list_objects(
+    client: KubeClient, kind: Kind, *, label_selector: str | None = None, page_size: int = 500
+) -> tuple[tuple[KubeObject, ...], str]:
+    """LIST every object of `kind` (all namespaces), page by page.
+
+    Args:
+        client: the API client.
+        kind: what to list.
+        label_selector: a Kubernetes label selector ("app=web"), or None for all.
+        page_size: `limit` per page; the server may return fewer.
+
+    Returns:
+        The valid objects and the list's resourceVersion (to watch from). Items that fail
+        validation are logged at WARNING with namespace/name and skipped.
+
+    Error handling:
+        A 410 on a `continue` token (it expired, after ~5–15 min) restarts the list from scratch as
+        one unpaginated request, as client-go's pager does, so a slow list cannot loop. Anything
+        else propagates.
+    """
+    path = kind.collection_path()
+    objects: list[KubeObject] = []
+    resource_version = ""
+    token: str | None = None
+    limit: int | None = page_size
+    while True:
+        params = {"labelSelector": label_selector, "limit": limit, "continue": token}
+        try:
+            page = await client.get_json(path, params)
+        except GoneError:
+            if token is None:
+                raise
+            logger.info("list %s: continue token expired; listing again in one request", kind.name)
+            objects, resource_version, token, limit = [], "", None, None
+            continue
+        meta = page.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        if token is None:
+            # Every page carries the first page's snapshot resourceVersion (KUBEAPI §1.2).
+            resource_version = str(meta.get("resourceVersion") or "")
+        items = page.get("items") or []
+        if not isinstance(items, list):
+            raise ApiProtocolError(f"list {kind.name}: items is not a list")
+        for item in items:
+            obj = _validate(kind, item, "list")
+            if obj is not None:
+                objects.append(obj)
+        token = meta.get("continue") or None
+        if token is None:
+            break
+    if not resource_version:
+        raise ApiProtocolError(f"list {kind.name}: no metadata.resourceVersion to watch from")
+    return tuple(objects), resource_version
+
+
+async def stream_watch(
+    client: KubeClient,
+    kind: Kind,
+    events_send: EventsSend,
+    state: WatchState,
+    *,
+    label_selector: str | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+) -> int:
+    """Run one watch request from `state.resource_version` until the server ends it.
+
+    Sends Upserted/Deleted for each ADDED/MODIFIED/DELETED and advances
+    `state.resource_version` after each event and BOOKMARK (also past invalid objects, which are
+    logged at WARNING and skipped).
+
+    Returns:
+        The number of lines received, when the server ended the stream normally.
+
+    Raises:
+        GoneError: an ERROR event (or answer) 410: the resourceVersion is too old; relist.
+        ApiStatusError: any other ERROR event or error status.
+        WatchStalledError: no line for `policy.inactivity_timeout` seconds.
+        ApiUnreachableError: the connection failed or was cut.
+        ApiProtocolError: a line that is not a JSON watch event.
+
+    Cancellation: safe at any point; only a line handed to `events_send` counts as delivered.
+    """
+    if state.resource_version is None:
+        raise ValueError("stream_watch needs a resourceVersion (list first)")
+    params = {
+        "watch": True,
+        "resourceVersion": state.resource_version,
+        "allowWatchBookmarks": True,
+        "timeoutSeconds": random.randint(*policy.watch_timeout_range),
+        "labelSelector": label_selector,
+    }
+    received = 0
+    # Timeout as normal flow (STYLE §4): the deadline covers the request and headers too, and is
+    # pushed forward by every line. It is lifted while an event waits for the indexer, so a slow
+    # consumer is never mistaken for a silent server.
+    with trio.move_on_after(policy.inactivity_timeout) as scope:
+        async with client.stream_lines(kind.collection_path(), params) as lines:
+            state.mark_healthy()
+            async for line in lines:
+                received += 1
+                scope.deadline = math.inf
+                await _dispatch(kind, events_send, state, line)
+                scope.deadline = trio.current_time() + policy.inactivity_timeout
+    if scope.cancelled_caught:
+        raise WatchStalledError(
+            f"watch {kind.name}: no data for {policy.inactivity_timeout:.0f}s "
+            f"(resourceVersion {state.resource_version})"
+        )
+    return received
+
+
+async def _dispatch(kind: Kind, events_send: EventsSend, state: WatchState, line: bytes) -> None:
+    """Handle one watch line: look at `type` first, then build only the model that type needs."""
+    try:
+        event = json.loads(line)
+    except ValueError as exc:
+        raise ApiProtocolError(f"watch {kind.name}: not JSON: {line[:200]!r}") from exc
+    if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
+        raise ApiProtocolError(f"watch {kind.name}: not a watch event: {line[:200]!r}")
+    etype, obj = event.get("type"), event["object"]
+
+    if etype == "ERROR":
+        status = parse_status(obj)
+        if status is None:
+            raise ApiProtocolError(f"watch {kind.name}: ERROR without a Status: {line[:200]!r}")
+        raise error_from_status(status)
+
+    rv = _meta(obj).get("resourceVersion")
+    if etype == "BOOKMARK":
+        if rv:
+            state.resource_version = str(rv)
+        return
+    if etype in ("ADDED", "MODIFIED"):
+        model = _validate(kind, obj, "watch")
+        if model is not None:
+            await events_send.send(Upserted(kind.name, model))
+    elif etype == "DELETED":
+        meta = _meta(obj)
+        name = meta.get("name")
+        if isinstance(name, str) and name:
+            await events_send.send(Deleted(kind.name, str(meta.get("namespace") or ""), name))
+        else:
+            logger.warning("watch %s: DELETED without metadata.name skipped", kind.name)
+    else:
+        logger.warning("watch %s: unknown event type %r skipped", kind.name, etype)
+    if rv:
+        state.resource_version = str(rv)
+
+
+async def list_then_watch(
+    client: KubeClient,
+    kind: Kind,
+    events_send: EventsSend,
+    state: WatchState | None = None,
+    *,
+    label_selector: str | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+) -> None:
+    """List (unless `state` can resume), send Synced, then watch and re-watch from the last RV.
+
+    Args:
+        client, kind, events_send, label_selector, policy: as for watch_forever.
+        state: carried between calls by watch_forever so that a retry resumes the watch without
+            relisting; a fresh WatchState() (the default) lists first.
+
+    Returns:
+        When a relist is due: a watch got 410 Gone or 504 ResourceVersionTooLarge after the
+        resourceVersion had moved on from the list's (or was resumed from an earlier call). `state.resource_version` is then None, and calling again
+        relists at once.
+
+    Raises:
+        GoneError (or the 504 ServerError): the same, but still at the resourceVersion of the list
+            just made, where it should never happen: the caller backs off before relisting.
+        WatchClosedEarlyError: a watch ended within `short_watch_interval` with nothing in it;
+            `state.resource_version` is cleared (a stale RV can be answered so), so the retry
+            relists.
+        Any error of list_objects / stream_watch; `state` keeps the resume point (a protocol error
+            clears it: the stream's position is not known).
+    """
+    state = state if state is not None else WatchState()
+    listed_rv: str | None = None
+    if state.resource_version is None:
+        objects, rv = await list_objects(client, kind, label_selector=label_selector)
+        state.mark_healthy()
+        await events_send.send(Synced(kind.name, objects))
+        logger.info("watch %s: listed %d objects at resourceVersion %s", kind.name, len(objects), rv)
+        state.resource_version = listed_rv = rv
+    while True:
+        started = trio.current_time()
+        try:
+            received = await stream_watch(
+                client, kind, events_send, state, label_selector=label_selector, policy=policy
+            )
+        except ApiStatusError as exc:
+            if not (isinstance(exc, GoneError) or _is_rv_too_large(exc)):
+                raise
+            stale = state.resource_version
+            state.resource_version = None
+            if stale == listed_rv:
+                raise  # not one event since a fresh list: a relist at once could loop (k/k #107133)
+            logger.info(
+                "watch %s: resourceVersion %s no longer usable (%s); relisting", kind.name, stale, exc
+            )
+            return
+        except ApiProtocolError:
+            state.resource_version = None
+            raise
+        duration = trio.current_time() - started
+        if received == 0 and duration < policy.short_watch_interval:
+            state.resource_version = None
+            raise WatchClosedEarlyError(f"watch {kind.name}: closed after {duration:.1f}s without any event")
+        logger.debug(
+            "watch %s: stream ended after %.1fs, %d lines; resuming from resourceVersion %s",
+            kind.name,
+            duration,
+            received,
+            state.resource_version,
+        )
+
+
+def _describe(kind: Kind, exc: KubeError) -> tuple[int, str]:
+    """Log level and text for a retried failure (no traceback: these are expected)."""
+    if isinstance(exc, UnauthorizedError):
+        return logging.ERROR, f"{exc}: the API refused our credentials (token expired or revoked?)"
+    if isinstance(exc, ForbiddenError):
+        return logging.ERROR, f"{exc}: RBAC must allow list/watch on {kind.resource}"
+    text = str(exc)
+    return logging.WARNING, text.removeprefix(f"watch {kind.name}: ")
+
+
+async def watch_forever(
+    client: KubeClient,
+    kind: Kind,
+    events_send: EventsSend,
+    *,
+    label_selector: str | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Keep the indexer's view of `kind` current, whatever the API does.
+
+    Sends Synced after every complete list (first and relists), then Upserted/Deleted. Starts
+    (`task_status.started()`) at once: readiness is the indexer's business, via Synced.
+
+    Args:
+        client: the API client (shared by all watchers).
+        kind: what to watch, in all namespaces.
+        events_send: where events go; each is awaited (backpressure from the indexer).
+        label_selector: only objects matching it ("app=web"); objects leaving it arrive as DELETED.
+        policy: backoff, stall detection and watch timeouts.
+
+    Returns:
+        Never returns unless cancelled.
+
+    Error handling:
+        The supervision point. ApiUnreachableError (incl. stalls and cut streams), 5xx, 429 (at
+        least its Retry-After), 401, 403, 410 after a fresh list, and protocol errors are logged once
+        per retry and retried with jittered, capped exponential backoff; the kind keeps its last
+        state meanwhile. A retry resumes the watch from the last resourceVersion when it can. 404
+        and other 4xx propagate: they are not going to heal (the app decides what an absent API
+        means).
+    """
+    state = WatchState()
+    failures = 0
+    task_status.started()
+    while True:
+        try:
+            await list_then_watch(
+                client, kind, events_send, state, label_selector=label_selector, policy=policy
+            )
+            continue  # a relist is due: no delay
+        except (
+            ApiUnreachableError,
+            ApiProtocolError,
+            ServerError,
+            TooManyRequestsError,
+            UnauthorizedError,
+            ForbiddenError,
+            GoneError,
+        ) as exc:
+            error: KubeError = exc
+        now = trio.current_time()
+        if state.healthy_since is not None and now - state.healthy_since >= policy.reset_after:
+            failures = 0
+        state.healthy_since = None
+        delay = policy.backoff(failures)
+        failures += 1
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        level, text = _describe(kind, error)
+        resume = (
+            f"resume from resourceVersion {state.resource_version}"
+            if state.resource_version is not None
+            else "relist"
+        )
+        logger.log(level, "watch %s: %s; %s in %.1fs", kind.name, text, resume, delay)
+        await trio.sleep(delay)

@@ -1,0 +1,160 @@
+"""Models: lenient on input, frozen and hashable, only the fields DNS reads; the Kind table."""
+
+from __future__ import annotations
+
+import immutables
+import pydantic
+import pytest
+
+from k8sgw.kubeapi import models
+from k8sgw.kubeapi.kinds import INGRESS, KINDS, SERVICE, Kind
+from k8sgw.kubeapi.models import Ingress, ObjectMeta, Service, Status
+
+INGRESS_JSON = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "Ingress",
+    "metadata": {
+        "name": "web",
+        "namespace": "prod",
+        "resourceVersion": "42",
+        "labels": {"app": "web"},
+        "annotations": {"kubernetes.io/ingress.class": "nginx"},
+        "uid": "ignored",
+        "managedFields": [{"manager": "kubectl"}],
+    },
+    "spec": {
+        "ingressClassName": "nginx",
+        "rules": [
+            {"host": "web.example.org", "http": {"paths": [{"path": "/"}]}},
+            {"http": {"paths": []}},
+        ],
+        "tls": [{"hosts": ["web.example.org"]}],
+    },
+    "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}, {"hostname": "lb.example.org"}]}},
+}
+
+SERVICE_JSON = {
+    "metadata": {"name": "dns", "namespace": "kube-system"},
+    "spec": {
+        "type": "LoadBalancer",
+        "clusterIP": "10.0.0.10",
+        "externalIPs": ["192.0.2.20", "192.0.2.21"],
+        "ports": [{"port": 53}],
+    },
+    "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.30", "ipMode": "VIP"}]}},
+}
+
+
+def test_ingress_fields():
+    ing = Ingress.model_validate(INGRESS_JSON)
+    assert ing.key == ("prod", "web")
+    assert ing.metadata.resource_version == "42"
+    assert dict(ing.metadata.labels) == {"app": "web"}  # immutables.Map is not == dict
+    assert ing.metadata.annotations["kubernetes.io/ingress.class"] == "nginx"
+    assert ing.spec.ingress_class_name == "nginx"
+    assert [r.host for r in ing.spec.rules] == ["web.example.org", None]
+    lb = ing.status.load_balancer.ingress
+    assert [(x.ip, x.hostname) for x in lb] == [("192.0.2.10", None), (None, "lb.example.org")]
+    assert isinstance(ing.spec.rules, tuple)
+
+
+def test_service_fields_and_acronym_aliases():
+    svc = Service.model_validate(SERVICE_JSON)
+    assert svc.key == ("kube-system", "dns")
+    assert svc.spec.type == "LoadBalancer"
+    assert svc.spec.cluster_ip == "10.0.0.10"
+    assert svc.spec.external_ips == ("192.0.2.20", "192.0.2.21")
+    assert svc.status.load_balancer.ingress[0].ip == "192.0.2.30"
+    # by Python name too (validate_by_name), and back out with the Kubernetes spelling
+    again = Service.model_validate(svc.model_dump())
+    assert again == svc
+    dumped = svc.model_dump(by_alias=True)
+    assert dumped["spec"]["externalIPs"] == ("192.0.2.20", "192.0.2.21")
+    assert dumped["spec"]["clusterIP"] == "10.0.0.10"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"metadata": {"name": "a"}},
+        {"metadata": {"name": "a", "labels": None, "annotations": None}, "spec": None, "status": None},
+        {"metadata": {"name": "a"}, "spec": {"externalIPs": None}, "status": {"loadBalancer": None}},
+        {"metadata": {"name": "a"}, "status": {"loadBalancer": {"ingress": None}}},
+    ],
+)
+def test_service_defaults_for_missing_and_null(data):
+    svc = Service.model_validate(data)
+    assert svc.key == ("", "a")
+    assert svc.spec.type == "ClusterIP"
+    assert svc.spec.cluster_ip is None
+    assert svc.spec.external_ips == ()
+    assert svc.status.load_balancer.ingress == ()
+    assert len(svc.metadata.labels) == 0 and len(svc.metadata.annotations) == 0
+
+
+def test_ingress_defaults():
+    ing = Ingress.model_validate({"metadata": {"name": "a", "namespace": "n"}, "spec": {"rules": None}})
+    assert ing.spec.rules == () and ing.spec.ingress_class_name is None
+    assert ing.status.load_balancer.ingress == ()
+
+
+def test_frozen_and_hashable():
+    ing = Ingress.model_validate(INGRESS_JSON)
+    with pytest.raises(pydantic.ValidationError):
+        ing.metadata = ObjectMeta(name="x")  # type: ignore[misc]
+    assert isinstance(ing.metadata.labels, immutables.Map)
+    with pytest.raises(TypeError):
+        ing.metadata.labels["app"] = "other"  # type: ignore[index]
+    assert hash(ing) == hash(Ingress.model_validate(INGRESS_JSON))
+    assert len({ing, Ingress.model_validate(INGRESS_JSON)}) == 1
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},  # no metadata
+        {"metadata": {"namespace": "n"}},  # no name
+        {"metadata": {"name": "a", "labels": {"x": 1}}},  # label values are strings
+        {"metadata": {"name": "a"}, "spec": {"externalIPs": "192.0.2.1"}},  # not a list
+    ],
+)
+def test_invalid(data):
+    with pytest.raises(pydantic.ValidationError):
+        Service.model_validate(data)
+
+
+def test_status():
+    st = Status.model_validate(
+        {
+            "kind": "Status",
+            "status": "Failure",
+            "message": "Too large resource version: 20, current: 10",
+            "reason": "Timeout",
+            "code": 504,
+            "details": {"causes": [{"reason": "ResourceVersionTooLarge"}], "retryAfterSeconds": 1},
+        }
+    )
+    assert (st.code, st.reason, st.details.retry_after_seconds) == (504, "Timeout", 1)
+    assert st.details.causes[0].reason == "ResourceVersionTooLarge"
+    assert Status.model_validate({"metadata": {}}).code == 0
+
+
+def test_kinds():
+    assert KINDS == {"Ingress": INGRESS, "Service": SERVICE}
+    assert INGRESS.collection_path() == "/apis/networking.k8s.io/v1/ingresses"
+    assert INGRESS.collection_path("prod") == "/apis/networking.k8s.io/v1/namespaces/prod/ingresses"
+    assert SERVICE.collection_path() == "/api/v1/services"
+    assert SERVICE.collection_path("kube-system") == "/api/v1/namespaces/kube-system/services"
+    assert (INGRESS.api_version, SERVICE.api_version) == ("networking.k8s.io/v1", "v1")
+    assert (INGRESS.resource, SERVICE.resource) == ("ingresses.networking.k8s.io", "services")
+    assert INGRESS.model is Ingress and SERVICE.model is Service
+    assert isinstance(INGRESS, Kind)
+
+
+def test_all_matches_public_names():
+    public = {
+        name
+        for name, value in vars(models).items()
+        if not name.startswith("_") and getattr(value, "__module__", None) == models.__name__
+    }
+    assert public <= set(models.__all__)
