@@ -38,6 +38,7 @@ from k8sgw.kubeapi.errors import (
     ForbiddenError,
     GoneError,
     KubeError,
+    NotFoundError,
     ServerError,
     TooManyRequestsError,
     UnauthorizedError,
@@ -94,6 +95,8 @@ class RetryPolicy:
             server ends streams itself and watchers spread their reconnects (KUBEAPI §5 rule 3).
         short_watch_interval: a watch that ends sooner than this with no line at all is an error
             (backoff, then relist): prevents a busy loop against a server that closes at once.
+        absent_recheck_interval: how often a kind whose API is not served (404) is looked for
+            again, so a CRD installed later is picked up without a restart.
     """
 
     initial_backoff: float = 0.8
@@ -104,6 +107,7 @@ class RetryPolicy:
     inactivity_timeout: float = 150.0
     watch_timeout_range: tuple[int, int] = (240, 540)
     short_watch_interval: float = 1.0
+    absent_recheck_interval: float = 60.0
 
     def backoff(self, failures: int, rng: random.Random | None = None) -> float:
         """The delay before retry number `failures` (0-based) after consecutive failures."""
@@ -384,6 +388,18 @@ async def list_then_watch(
         )
 
 
+# Failures that heal by themselves (or by an operator's fix) and are retried with backoff.
+_RETRIED = (
+    ApiUnreachableError,
+    ApiProtocolError,
+    ServerError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    ForbiddenError,
+    GoneError,
+)
+
+
 def _describe(kind: Kind, exc: KubeError) -> tuple[int, str]:
     """Log level and text for a retried failure (no traceback: these are expected)."""
     if isinstance(exc, UnauthorizedError):
@@ -422,12 +438,15 @@ async def watch_forever(
         The supervision point. ApiUnreachableError (incl. stalls and cut streams), 5xx, 429 (at
         least its Retry-After), 401, 403, 410 after a fresh list, and protocol errors are logged once
         per retry and retried with jittered, capped exponential backoff; the kind keeps its last
-        state meanwhile. A retry resumes the watch from the last resourceVersion when it can. 404
-        and other 4xx propagate: they are not going to heal (the app decides what an absent API
-        means).
+        state meanwhile. A retry resumes the watch from the last resourceVersion when it can.
+        404 means the kind's API is not served: it is logged once, reported as an empty Synced
+        (so it neither blocks readiness nor keeps objects of a removed CRD) and looked for again
+        every absent_recheck_interval. Any other error (another 4xx, a credential plugin that
+        fails) is logged at ERROR and retried at max_backoff: a watcher never ends the server.
     """
     state = WatchState()
     failures = 0
+    absent = False
     task_status.started()
     while True:
         try:
@@ -435,16 +454,24 @@ async def watch_forever(
                 client, kind, events_send, state, label_selector=label_selector, policy=policy
             )
             continue  # a relist is due: no delay
-        except (
-            ApiUnreachableError,
-            ApiProtocolError,
-            ServerError,
-            TooManyRequestsError,
-            UnauthorizedError,
-            ForbiddenError,
-            GoneError,
-        ) as exc:
+        except NotFoundError:
+            if not absent:
+                logger.info(
+                    "watch %s: the API does not serve %s; skipped, looking again every %.0fs",
+                    kind.name, kind.resource, policy.absent_recheck_interval,
+                )
+                absent = True
+                await events_send.send(Synced(kind.name, ()))
+            state = WatchState()
+            await trio.sleep(policy.absent_recheck_interval)
+            continue
+        except _RETRIED as exc:
             error: KubeError = exc
+        except KubeError as exc:
+            logger.error("watch %s: %s; retry in %.1fs", kind.name, exc, policy.max_backoff)
+            await trio.sleep(policy.max_backoff)
+            continue
+        absent = False
         now = trio.current_time()
         if state.healthy_since is not None and now - state.healthy_since >= policy.reset_after:
             failures = 0

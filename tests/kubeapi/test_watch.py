@@ -21,7 +21,7 @@ import trio.testing
 
 from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.connection import Connection
-from k8sgw.kubeapi.errors import ApiUnreachableError, GoneError, NotFoundError
+from k8sgw.kubeapi.errors import ApiUnreachableError, GoneError
 from k8sgw.kubeapi.events import Deleted, KubeEvent, Synced, Upserted
 from k8sgw.kubeapi.kinds import INGRESS, SERVICE
 from k8sgw.kubeapi.watch import (
@@ -465,12 +465,37 @@ async def test_list_continue_410_restarts_from_scratch(autojump_clock):
     assert api.params == [{"limit": "1"}, {"limit": "1", "continue": "tok-1"}, {}]
 
 
-async def test_404_propagates(autojump_clock):
+async def test_404_skips_the_kind_and_looks_again(autojump_clock, caplog):
+    caplog.set_level(logging.INFO, logger="k8sgw.kubeapi.watch")
     api = FakeApi()
     api.status(404, "NotFound", "the server could not find the requested resource")
-    with trio.fail_after(60), pytest.RaisesGroup(NotFoundError, flatten_subgroups=True):
-        async with watching(api):
-            await trio.sleep_forever()
+    api.status(404, "NotFound", "the server could not find the requested resource")
+    api.list([ing("a")], rv="10")  # the CRD was installed meanwhile
+    api.watch()
+    with trio.fail_after(600):
+        async with watching(api) as events:
+            skipped = await events.receive()
+            assert isinstance(skipped, Synced) and skipped.objects == ()  # does not block readiness
+            served = await events.receive()
+            assert isinstance(served, Synced) and keys(served.objects) == [("default", "a")]
+    interval = POLICY.absent_recheck_interval
+    assert api.times[:3] == pytest.approx([0, interval, 2 * interval])
+    skips = [r for r in caplog.records if "does not serve" in r.getMessage()]
+    assert len(skips) == 1  # logged once, not per recheck
+    assert "ingresses.networking.k8s.io" in skips[0].getMessage()
+
+
+async def test_other_client_errors_are_logged_and_retried_never_raised(autojump_clock, caplog):
+    api = FakeApi()
+    api.status(422, "Invalid", "labelSelector: Invalid value")
+    api.list([ing("a")], rv="10")
+    api.watch()
+    with trio.fail_after(600):
+        async with watching(api) as events:
+            assert isinstance(await events.receive(), Synced)
+    assert api.times[:2] == pytest.approx([0, POLICY.max_backoff])
+    (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "422" in error.getMessage() and "watch Ingress" in error.getMessage()
 
 
 async def test_list_then_watch_and_stream_watch_layers(autojump_clock):
