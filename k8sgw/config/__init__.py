@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+# Directive families register themselves on import (see registry.py).
+from k8sgw.config import dnsplugins as _dnsplugins  # noqa: F401
+from k8sgw.config import ops as _ops  # noqa: F401
 from k8sgw.config.directives import build_config as _build_config
+from k8sgw.config.directives import supported_directives as _supported_directives
 from k8sgw.config.lexer import tokenize as _tokenize
 from k8sgw.config.models import (
-    SUPPORTED_DIRECTIVES,
     SUPPORTED_RESOURCES,
     Config,
     GatewayConfig,
@@ -24,6 +27,8 @@ from k8sgw.config.models import (
 )
 from k8sgw.config.parser import parse_tokens as _parse_tokens
 from k8sgw.errors import ConfigError
+
+SUPPORTED_DIRECTIVES: tuple[str, ...] = _supported_directives()
 
 __all__ = [
     "SUPPORTED_DIRECTIVES",

@@ -19,7 +19,6 @@ import dns.name
 
 from k8sgw.config.lexer import Token
 from k8sgw.config.models import (
-    SUPPORTED_DIRECTIVES,
     SUPPORTED_RESOURCES,
     Config,
     GatewayConfig,
@@ -28,9 +27,9 @@ from k8sgw.config.models import (
     ServerKey,
 )
 from k8sgw.config.parser import Directive, RawServerBlock
-from k8sgw.errors import ConfigError
+from k8sgw.config.registry import Context, count_args, parser_for, registered
 
-__all__ = ["build_config"]
+__all__ = ["build_config", "supported_directives"]
 
 # Directives of CoreDNS (plugin.cfg) and Caddy that k8sgw does not implement (yet).
 COREDNS_DIRECTIVES = frozenset(
@@ -53,14 +52,9 @@ _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 _TRANSPORTS = ("tls://", "grpc://", "https://", "https3://", "quic://")
 
 
-class _Ctx:
-    def __init__(self, filename: str, default_port: int) -> None:
-        self.filename = filename
-        self.default_port = default_port
-        self.base_dir = os.path.dirname(os.path.abspath(filename))
-
-    def error(self, message: str, line: int) -> ConfigError:
-        return ConfigError(message, filename=self.filename, line=line)
+def supported_directives() -> tuple[str, ...]:
+    """Every directive a server block may hold, for `k8sgw -plugins` and error messages."""
+    return ("bind", "k8s_gateway", *registered())
 
 
 def build_config(blocks: tuple[RawServerBlock, ...], *, filename: str, default_port: int) -> Config:
@@ -70,7 +64,7 @@ def build_config(blocks: tuple[RawServerBlock, ...], *, filename: str, default_p
         ConfigError: a bad key or argument, an unsupported or unknown directive, or the
             same ZONE:PORT served twice.
     """
-    ctx = _Ctx(filename, default_port)
+    ctx = Context(filename, default_port)
     seen: dict[tuple[str, int], int] = {}
     servers = []
     for block in blocks:
@@ -84,11 +78,13 @@ def build_config(blocks: tuple[RawServerBlock, ...], *, filename: str, default_p
     return Config(filename=filename, servers=tuple(servers))
 
 
-def _server_block(block: RawServerBlock, ctx: _Ctx) -> ServerBlock:
+def _server_block(block: RawServerBlock, ctx: Context) -> ServerBlock:
     keys = tuple(_server_key(tok, ctx) for tok in block.keys)
     zones = tuple(dict.fromkeys(k.zone for k in keys))
     bind: list[str] = []
     gateway: GatewayConfig | None = None
+    plugins: dict[str, Any] = {}
+    first_line: dict[str, int] = {}
     for d in block.directives:
         if d.name == "bind":
             bind.extend(a for a in _bind(d, ctx) if a not in bind)
@@ -98,17 +94,22 @@ def _server_block(block: RawServerBlock, ctx: _Ctx) -> ServerBlock:
                     f"k8s_gateway: only one per server block (the first is on line {gateway.line})", d.line
                 )
             gateway = _gateway(d, zones, ctx)
+        elif (parse := parser_for(d.name)) is not None:
+            if d.name in first_line:
+                raise ctx.error(f"{d.name}: given twice (first on line {first_line[d.name]})", d.line)
+            first_line[d.name] = d.line
+            plugins[d.name] = parse(d, ctx)
         else:
-            supported = ", ".join(SUPPORTED_DIRECTIVES)
+            supported = ", ".join(supported_directives())
             if d.name in COREDNS_DIRECTIVES:
                 message = f'directive "{d.name}" is not supported by k8sgw (supported: {supported})'
             else:
                 message = f'unknown directive "{d.name}" (supported: {supported})'
             raise ctx.error(message, d.line)
-    return ServerBlock(keys=keys, bind=tuple(bind), gateway=gateway, line=block.line)
+    return ServerBlock(keys=keys, bind=tuple(bind), gateway=gateway, plugins=plugins, line=block.line)
 
 
-def _server_key(tok: Token, ctx: _Ctx) -> ServerKey:
+def _server_key(tok: Token, ctx: Context) -> ServerKey:
     text = tok.text
     lowered = text.lower()
     if lowered.startswith("dns://"):
@@ -143,7 +144,7 @@ def _server_key(tok: Token, ctx: _Ctx) -> ServerKey:
     return ServerKey(zone=zone, port=port)
 
 
-def _zone(text: str, ctx: _Ctx, line: int, *, what: str) -> str:
+def _zone(text: str, ctx: Context, line: int, *, what: str) -> str:
     """Normalise a zone name: absolute, lower-case, trailing dot."""
     if text == ".":
         return "."
@@ -162,7 +163,7 @@ def _inside(name: str, zone: str) -> bool:
     return zone == "." or name == zone or name.endswith("." + zone)
 
 
-def _bind(d: Directive, ctx: _Ctx) -> list[str]:
+def _bind(d: Directive, ctx: Context) -> list[str]:
     if d.children is not None:
         raise ctx.error("bind: does not take a block (interface names and except are not supported)", d.line)
     if not d.args:
@@ -181,10 +182,10 @@ def _bind(d: Directive, ctx: _Ctx) -> list[str]:
 
 # --- k8s_gateway ---------------------------------------------------------------------------
 
-_Option = Callable[[Directive, tuple[str, ...], _Ctx], tuple[str, Any]]
+_Option = Callable[[Directive, tuple[str, ...], Context], tuple[str, Any]]
 
 
-def _gateway(d: Directive, server_zones: tuple[str, ...], ctx: _Ctx) -> GatewayConfig:
+def _gateway(d: Directive, server_zones: tuple[str, ...], ctx: Context) -> GatewayConfig:
     zones = server_zones
     if d.args:
         listed: dict[str, None] = {}
@@ -220,15 +221,8 @@ def _unknown_option(name: str) -> str:
     return f'k8s_gateway: unknown option "{name}"{hint} (expected one of: {names})'
 
 
-def _count(d: Directive, ctx: _Ctx, usage: str, low: int, high: int | None) -> None:
-    n = len(d.args)
-    if n < low or (high is not None and n > high):
-        got = f"{n} argument" + ("" if n == 1 else "s")
-        raise ctx.error(f"{d.name}: expected {usage}, got {got}", d.line)
-
-
-def _resources(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
-    _count(d, ctx, "one or more kinds (" + ", ".join(SUPPORTED_RESOURCES) + ")", 1, None)
+def _resources(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
+    count_args(d, ctx, "one or more kinds (" + ", ".join(SUPPORTED_RESOURCES) + ")", 1, None)
     by_lower = {k.lower(): k for k in SUPPORTED_RESOURCES}
     later = {k.lower(): k for k in K8S_GATEWAY_RESOURCES if k not in SUPPORTED_RESOURCES}
     wanted = set()
@@ -245,16 +239,16 @@ def _resources(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, An
     return "resources", tuple(k for k in SUPPORTED_RESOURCES if k in wanted)
 
 
-def _ttl(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
-    _count(d, ctx, "1 argument (seconds from 0 to 3600)", 1, 1)
+def _ttl(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
+    count_args(d, ctx, "1 argument (seconds from 0 to 3600)", 1, 1)
     tok = d.args[0]
     if not _DIGITS.fullmatch(tok.text) or int(tok.text) > 3600:
         raise ctx.error(f'ttl: expected an integer from 0 to 3600, got "{tok.text}"', tok.line)
     return "ttl", int(tok.text)
 
 
-def _relative_name(d: Directive, ctx: _Ctx) -> str:
-    _count(d, ctx, '1 argument (a name like "dns1.kube-system")', 1, 1)
+def _relative_name(d: Directive, ctx: Context) -> str:
+    count_args(d, ctx, '1 argument (a name like "dns1.kube-system")', 1, 1)
     tok = d.args[0]
     text = tok.text.lower()
     if len(text) > 253 or not all(_REL_LABEL.fullmatch(label) for label in text.split(".")):
@@ -266,16 +260,16 @@ def _relative_name(d: Directive, ctx: _Ctx) -> str:
     return text
 
 
-def _apex(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+def _apex(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
     return "apex", _relative_name(d, ctx)
 
 
-def _secondary(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+def _secondary(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
     return "secondary", _relative_name(d, ctx)
 
 
-def _kubeconfig(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
-    _count(d, ctx, "FILE [CONTEXT]", 1, 2)
+def _kubeconfig(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
+    count_args(d, ctx, "FILE [CONTEXT]", 1, 2)
     for tok in d.args:
         if not tok.text:
             raise ctx.error("kubeconfig: expected FILE [CONTEXT], got an empty argument", tok.line)
@@ -284,7 +278,7 @@ def _kubeconfig(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, A
     return "kubeconfig", KubeconfigRef(path=path, context=context)
 
 
-def _fallthrough(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+def _fallthrough(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
     """CoreDNS ``fallthrough [ZONES...]``, reduced to zones k8s_gateway answers.
 
     A listed zone above some of ``zones`` (``fallthrough .``) stands for those zones;
@@ -308,8 +302,8 @@ def _fallthrough(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, 
     return "fallthrough", tuple(out)
 
 
-def _class_names(d: Directive, ctx: _Ctx) -> tuple[str, ...]:
-    _count(d, ctx, "one or more class names", 1, None)
+def _class_names(d: Directive, ctx: Context) -> tuple[str, ...]:
+    count_args(d, ctx, "one or more class names", 1, None)
     for tok in d.args:
         if len(tok.text) > 253 or not _SUBDOMAIN.fullmatch(tok.text):
             raise ctx.error(
@@ -319,11 +313,11 @@ def _class_names(d: Directive, ctx: _Ctx) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t.text for t in d.args))
 
 
-def _ingress_classes(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+def _ingress_classes(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
     return "ingress_classes", _class_names(d, ctx)
 
 
-def _gateway_classes(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
+def _gateway_classes(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
     return "gateway_classes", _class_names(d, ctx)
 
 
@@ -355,8 +349,8 @@ def _split_requirements(selector: str) -> list[str]:
     return parts
 
 
-def _service_label_selectors(d: Directive, zones: tuple[str, ...], ctx: _Ctx) -> tuple[str, Any]:
-    _count(d, ctx, 'one or more label selectors like "app=web"', 1, None)
+def _service_label_selectors(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
+    count_args(d, ctx, 'one or more label selectors like "app=web"', 1, None)
     for tok in d.args:
         if not all(_REQUIREMENT.fullmatch(req) for req in _split_requirements(tok.text)):
             raise ctx.error(

@@ -7,12 +7,11 @@ that reads a ``Config`` never re-checks it. Nothing here reads files or the netw
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "SUPPORTED_DIRECTIVES",
     "SUPPORTED_RESOURCES",
     "Config",
     "GatewayConfig",
@@ -21,7 +20,6 @@ __all__ = [
     "ServerKey",
 ]
 
-SUPPORTED_DIRECTIVES: tuple[str, ...] = ("bind", "k8s_gateway")
 """Directives k8sgw understands in a server block (printed by ``k8sgw -plugins``)."""
 
 SUPPORTED_RESOURCES: tuple[str, ...] = ("Ingress", "Service")
@@ -92,8 +90,14 @@ class ServerBlock(BaseModel):
     bind: tuple[str, ...] = ()
     """IP addresses to listen on (normalised text form); ``()`` = all addresses."""
     gateway: GatewayConfig | None = None
+    plugins: dict[str, Any] = {}
+    """Other directives by name (forward, cache, health, ...): each one's frozen model."""
     line: int
     """Corefile line of the block's first key."""
+
+    def plugin(self, name: str) -> Any:
+        """The parsed directive `name` of this block, or None when absent."""
+        return self.plugins.get(name)
 
     @property
     def zones(self) -> tuple[str, ...]:

@@ -1,0 +1,1 @@
+"""Operations directives: health, ready, prometheus, log, errors, reload (issue 5)."""
