@@ -125,7 +125,7 @@ def _lookup(
     if not rdatas:
         _add_soa(reply, zone, records, settings)  # NODATA
         return
-    reply.answer.append(_rrset(qname, settings.ttl, rdatas))
+    reply.answer.append(_rrset(qname, node.ttls.get(qtype, settings.ttl), rdatas))
     if qtype == dns.rdatatype.NS:
         _add_glue(reply, rdatas, records, settings)
 

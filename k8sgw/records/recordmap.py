@@ -29,10 +29,13 @@ class Node:
     Attributes:
         rrsets: rdata by rdtype; empty for an empty non-terminal.
         children: how many direct child names exist; keeps empty non-terminals alive.
+        ttls: TTL by rdtype where a source sets its own (DNSEndpoint recordTTL); other types
+            get the k8s_gateway `ttl`.
     """
 
     rrsets: Mapping[int, Rdatas] = field(default_factory=dict)
     children: int = 0
+    ttls: Mapping[int, int] = field(default_factory=dict)
 
     def exists(self) -> bool:
         return bool(self.rrsets) or self.children > 0
@@ -76,6 +79,7 @@ def set_rrsets(
     rrsets: Mapping[int, Rdatas],
     *,
     stop_at: Iterable[dns.name.Name],
+    ttls: Mapping[int, int] | None = None,
 ) -> None:
     """Set the rdata owned by `name` in a map being mutated, keeping empty non-terminals right.
 
@@ -86,7 +90,7 @@ def set_rrsets(
     apexes = frozenset(stop_at)
     old = mutation.get(name)
     children = old.children if old else 0
-    new = Node(dict(rrsets), children)
+    new = Node(dict(rrsets), children, dict(ttls or {}))
     if new.exists():
         mutation[name] = new
         if old is None:
@@ -106,7 +110,7 @@ def _adjust_parent(
         old = mutation.get(parent)
         rrsets = old.rrsets if old else {}
         children = (old.children if old else 0) + delta
-        node = Node(rrsets, children)
+        node = Node(rrsets, children, old.ttls if old else {})
         if node.exists():
             mutation[parent] = node
             if old is not None:
