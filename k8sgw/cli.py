@@ -16,7 +16,7 @@ import trio
 
 from k8sgw import __version__
 from k8sgw.config import SUPPORTED_DIRECTIVES, Config, load
-from k8sgw.errors import ConfigError
+from k8sgw.errors import ConfigError, K8sgwError
 
 __all__ = ["main", "parser"]
 
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fatal: list[BaseException] = []
     try:
         trio.run(run, cfg)
-    except* (ConfigError, OSError) as group:  # bad credentials, a port that cannot be bound
+    except* (K8sgwError, OSError) as group:  # bad credentials, a port in use, a forwarding loop
         fatal.extend(_leaves(group))
     for exc in fatal:
         print(f"k8sgw: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ concurrent publish can never mix two versions in one answer.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,18 +45,38 @@ class MapSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Authority:
-    """One k8s_gateway instance as answer() sees it: its settings and its store."""
+    """One k8s_gateway instance as answer() sees it.
+
+    Attributes:
+        settings: zones, TTL, nameserver names.
+        store: where the current RecordMap is.
+        fallthrough: None: off; (): every zone; else the zones whose missing names are forwarded.
+    """
 
     settings: ZoneSettings
     store: MapSource
+    fallthrough: tuple[dns.name.Name, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """One server block served on a listener: its zones and what answers for them."""
+    """One server block served on a listener: its zones and what answers for them.
+
+    Attributes:
+        zones: the block's keys' zones.
+        authority: k8s_gateway, if the block has it.
+        forwarder: `forward`, if the block has it (anything with covers(name); the I/O is in forward.py).
+        loadbalance: shuffle A/AAAA records in every answer (`loadbalance`).
+    """
 
     zones: tuple[dns.name.Name, ...]
     authority: Authority | None = None
+    forwarder: Forwards | None = None
+    loadbalance: bool = False
+
+
+class Forwards(Protocol):
+    def covers(self, name: dns.name.Name) -> bool: ...
 
 
 class View:
@@ -81,14 +102,23 @@ def make_reply(query: dns.message.Message, rcode: int = dns.rcode.NOERROR) -> dn
     return reply
 
 
-def answer(query: dns.message.Message, view: View) -> dns.message.Message:
-    """Answer a query that wire.py has already checked (one question, opcode QUERY, class IN)."""
+def answer(query: dns.message.Message, view: View) -> dns.message.Message | Block:
+    """Answer a query that wire.py has already checked (one question, opcode QUERY, class IN).
+
+    Returns:
+        The reply, or the Block whose forwarder must answer (DESIGN rules 1 and 12): the name is
+        outside every k8s_gateway zone but forwarded, or does not exist in a fallthrough zone.
+    """
     question = query.question[0]
     qname, qtype = question.name, question.rdtype
     block = view.block_for(qname)
-    authority = block.authority if block else None
+    if block is None:
+        return make_reply(query, dns.rcode.REFUSED)
+    authority = block.authority
     zone = authority.settings.scope.zone_of(qname) if authority else None
     if authority is None or zone is None:
+        if block.forwarder is not None and block.forwarder.covers(qname):
+            return block
         return make_reply(query, dns.rcode.REFUSED)
     records = authority.store.current
     if not records.ready:
@@ -99,7 +129,34 @@ def answer(query: dns.message.Message, view: View) -> dns.message.Message:
     reply = make_reply(query)
     reply.flags |= dns.flags.AA
     _lookup(reply, qname, qtype, zone, records, authority.settings)
+    if reply.rcode() == dns.rcode.NXDOMAIN and _falls_through(qname, zone, block, authority):
+        return block
+    if block.loadbalance:
+        shuffle_addresses(reply)
     return reply
+
+
+def _falls_through(qname: dns.name.Name, zone: dns.name.Name, block: Block, authority: Authority) -> bool:
+    """DESIGN rule 12: a missing name in a fallthrough zone goes to forward; nameserver hosts never do."""
+    zones = authority.fallthrough
+    if zones is None or block.forwarder is None or not block.forwarder.covers(qname):
+        return False
+    if zones and not any(qname.is_subdomain(z) for z in zones):
+        return False
+    return not any(qname.is_subdomain(ns) for ns in authority.settings.nameservers(zone))
+
+
+def shuffle_addresses(reply: dns.message.Message) -> None:
+    """`loadbalance`: a random order of the A and AAAA records in the answer section."""
+    for i, rrset in enumerate(reply.answer):
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA) and len(rrset) > 1:
+            rdatas = list(rrset)
+            random.shuffle(rdatas)
+            reply.answer[i] = _rrset(rrset.name, rrset.ttl, rdatas)
+
+
+# A CNAME chain longer than this is a loop or an abuse; resolvers give up around 8-16 too.
+MAX_CNAME_CHAIN = 8
 
 
 def _lookup(
@@ -110,24 +167,36 @@ def _lookup(
     records: RecordMap,
     settings: ZoneSettings,
 ) -> None:
-    node = records.get(qname)
-    if node is None:
-        node = records.get(_wildcard_for(qname, zone, records))
+    """Fill reply for qname/qtype; follows in-zone CNAMEs in the same answer (DESIGN rule 8)."""
+    owner = qname
+    for _ in range(MAX_CNAME_CHAIN):
+        node = records.get(owner)
         if node is None:
-            reply.set_rcode(dns.rcode.NXDOMAIN)
-            _add_soa(reply, zone, records, settings)
+            node = records.get(_wildcard_for(owner, zone, records))
+            if node is None:
+                reply.set_rcode(dns.rcode.NXDOMAIN)  # RFC 6604: the rcode of the chain's last name
+                _add_soa(reply, zone, records, settings)
+                return
+        rrsets = node.rrsets
+        if qtype == dns.rdatatype.ANY and rrsets:
+            # RFC 8482: answer ANY with one RRset rather than everything.
+            qtype = next(iter(rrsets))
+        rdatas = rrsets.get(qtype)
+        if rdatas:
+            reply.answer.append(_rrset(owner, node.ttls.get(qtype, settings.ttl), rdatas))
+            if qtype == dns.rdatatype.NS:
+                _add_glue(reply, rdatas, records, settings)
             return
-    rrsets = node.rrsets
-    if qtype == dns.rdatatype.ANY and rrsets:
-        # RFC 8482: answer ANY with one RRset rather than everything.
-        qtype = next(iter(rrsets))
-    rdatas = rrsets.get(qtype)
-    if not rdatas:
-        _add_soa(reply, zone, records, settings)  # NODATA
-        return
-    reply.answer.append(_rrset(qname, node.ttls.get(qtype, settings.ttl), rdatas))
-    if qtype == dns.rdatatype.NS:
-        _add_glue(reply, rdatas, records, settings)
+        cname = rrsets.get(dns.rdatatype.CNAME)
+        if not cname:
+            _add_soa(reply, zone, records, settings)  # NODATA
+            return
+        reply.answer.append(_rrset(owner, node.ttls.get(dns.rdatatype.CNAME, settings.ttl), cname))
+        owner = cname[0].target
+        in_zone = settings.scope.zone_of(owner)
+        if in_zone is None or any(rrset.name == owner for rrset in reply.answer):
+            return  # out of our zones (the resolver follows it), or a loop
+        zone = in_zone
 
 
 def _wildcard_for(qname: dns.name.Name, zone: dns.name.Name, records: RecordMap) -> dns.name.Name:

@@ -9,6 +9,8 @@ from typing import NoReturn
 
 import trio
 
+from k8sgw.dnsserver.wire import Pending
+
 __all__ = ["TcpLimits", "serve_tcp"]
 
 logger = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ class TcpLimits:
 
 async def serve_tcp(
     sock: trio.socket.SocketType,
-    handle: Callable[[bytes], bytes | None],
+    handle: Callable[[bytes], bytes | Pending | None],
     *,
     limits: TcpLimits | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
@@ -39,7 +41,8 @@ async def serve_tcp(
     """Serve DNS over TCP on a bound socket (sockets.bind_dns_sockets), which it closes when done.
 
     Args:
-        handle: query bytes → reply bytes or None (no reply; the connection is then closed).
+        handle: query bytes → reply bytes, None (no reply; the connection is then closed), or
+            Pending (forwarded; awaited here).
 
     Returns:
         Never returns unless cancelled; task_status.started gets the bound (host, port).
@@ -61,7 +64,7 @@ async def serve_tcp(
 
 
 async def _serve_connection(
-    stream: trio.SocketStream, handle: Callable[[bytes], bytes | None], limits: TcpLimits, slots: trio.Semaphore
+    stream: trio.SocketStream, handle: Callable[[bytes], bytes | Pending | None], limits: TcpLimits, slots: trio.Semaphore
 ) -> None:
     buffer = bytearray()
     try:
@@ -73,6 +76,8 @@ async def _serve_connection(
                 if idle.cancelled_caught:
                     return  # idle (or a slow writer): close
                 reply = handle(message)
+                if isinstance(reply, Pending):
+                    reply = await reply.reply()  # in order: pipelined replies keep their sequence
                 if reply is None:
                     return
                 await stream.send_all(struct.pack("!H", len(reply)) + reply)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from dataclasses import dataclass
 
 import dns.exception
 import dns.flags
@@ -17,9 +18,9 @@ import dns.opcode
 import dns.rcode
 import dns.rdataclass
 
-from k8sgw.dnsserver.answer import OUR_PAYLOAD, View, answer, make_reply
+from k8sgw.dnsserver.answer import OUR_PAYLOAD, Block, View, answer, make_reply, shuffle_addresses
 
-__all__ = ["MAX_TCP_SIZE", "handle_wire"]
+__all__ = ["MAX_TCP_SIZE", "Pending", "handle_wire"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,27 @@ MIN_UDP_PAYLOAD = 512  # RFC 6891 §6.2.5: a smaller advertised payload is treat
 _QR = 0x8000
 
 
-def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | None:
-    """The reply to one DNS message, or None when it must be dropped.
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A query whose reply needs I/O: the block's forwarder asks upstream. The server awaits reply()."""
+
+    query: dns.message.Message
+    block: Block
+    udp: bool
+
+    async def reply(self) -> bytes:
+        try:
+            response = await self.block.forwarder.resolve(self.query)
+        except Exception:
+            logger.exception("bug while forwarding %s", self.query.question[0].name)
+            response = make_reply(self.query, dns.rcode.SERVFAIL)
+        if self.block.loadbalance:
+            shuffle_addresses(response)
+        return _encode(response, self.query, udp=self.udp)
+
+
+def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | Pending | None:
+    """The reply to one DNS message, None when it must be dropped, or Pending when it is forwarded.
 
     Args:
         wire: the query as received (for TCP: without its length prefix).
@@ -51,10 +71,12 @@ def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | None:
     except Exception:
         logger.exception("bug while answering %s", query.question[:1])
         reply = make_reply(query, dns.rcode.SERVFAIL)
+    if isinstance(reply, Block):
+        return Pending(query, reply, udp)
     return _encode(reply, query, udp=udp)
 
 
-def _checked_answer(query: dns.message.Message, qdcount: int, view: View) -> dns.message.Message:
+def _checked_answer(query: dns.message.Message, qdcount: int, view: View) -> dns.message.Message | Block:
     if query.opcode() != dns.opcode.QUERY:
         return make_reply(query, dns.rcode.NOTIMP)
     if qdcount != 1 or len(query.question) != 1:

@@ -1,0 +1,95 @@
+"""The `cache` directive: forwarded answers kept for their TTL, so repeated questions cost no upstream trip.
+
+Only forwarded answers are cached: k8sgw's own answers change the moment the cluster does, and a
+cache in front of them would hide that for up to a TTL.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import trio
+
+from k8sgw.config.dnsplugins import CacheConfig
+
+__all__ = ["ResponseCache"]
+
+CacheKey = tuple[dns.name.Name, int, int, bool, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    wire: bytes
+    stored_at: float
+    expires_at: float
+
+
+class ResponseCache:
+    """An LRU map from question (+DO, CD bits) to a finished response, each kept for its TTL."""
+
+    def __init__(self, cfg: CacheConfig, *, clock: Callable[[], float] = trio.current_time) -> None:
+        self.cfg = cfg
+        self._zones = tuple(dns.name.from_text(z) for z in cfg.zones)
+        self._clock = clock
+        self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, query: dns.message.Message) -> dns.message.Message | None:
+        """A fresh copy of the cached response to query, TTLs lowered by its age; None on a miss."""
+        key = self._key(query)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        now = self._clock()
+        if now >= entry.expires_at:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        response = dns.message.from_wire(entry.wire)
+        age = int(now - entry.stored_at)
+        for section in (response.answer, response.authority, response.additional):
+            for rrset in section:
+                rrset.ttl = max(0, rrset.ttl - age)
+        return response
+
+    def put(self, query: dns.message.Message, response: dns.message.Message) -> None:
+        """Keep response if it is cacheable: NOERROR or NXDOMAIN, not truncated, TTL above 0."""
+        if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) or response.flags & dns.flags.TC:
+            return
+        name = query.question[0].name
+        if self._zones and not any(name.is_subdomain(z) for z in self._zones):
+            return
+        ttl = self._ttl(response)
+        if ttl <= 0:
+            return
+        now = self._clock()
+        key = self._key(query)
+        self._entries[key] = _Entry(response.to_wire(), now, now + ttl)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.cfg.capacity:
+            self._entries.popitem(last=False)
+
+    def _ttl(self, response: dns.message.Message) -> int:
+        rrsets = [*response.answer, *response.authority]
+        if not rrsets:
+            return 0
+        ttls = [rrset.ttl for rrset in rrsets]
+        # RFC 2308 §5: a negative answer lives min(SOA TTL, SOA minimum).
+        ttls += [rrset[0].minimum for rrset in response.authority if rrset.rdtype == dns.rdatatype.SOA]
+        return min(min(ttls), self.cfg.max_ttl)
+
+    @staticmethod
+    def _key(query: dns.message.Message) -> CacheKey:
+        q = query.question[0]
+        do = bool(query.ednsflags & dns.flags.DO)
+        cd = bool(query.flags & dns.flags.CD)
+        return (q.name, q.rdtype, q.rdclass, do, cd)
