@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -15,6 +16,9 @@ __all__ = ["serve_udp"]
 logger = logging.getLogger(__name__)
 
 MAX_DATAGRAM = 65535
+# Datagrams answered between two checkpoints. Small enough that other tasks wait at most a few
+# milliseconds under a flood, large enough that yielding costs nothing measurable.
+FAIRNESS_BATCH = 64
 
 
 async def serve_udp(
@@ -36,19 +40,29 @@ async def serve_udp(
     Error handling: a failing handler or a send error costs that one datagram, never the loop.
     """
     with sock:
-        async with trio.open_nursery() as pending:
-            task_status.started(sock.getsockname()[:2])
-            await _serve(sock, handle, pending)
+        # The loop reads the plain socket without blocking and waits for readability only when
+        # it is empty: a trio socket call is a scheduler round trip per datagram, which under load
+        # costs more than answering from the fast path (DESIGN: ~8k vs ~140k queries/s).
+        raw = socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        raw.setblocking(False)
+        with raw:
+            async with trio.open_nursery() as pending:
+                task_status.started(raw.getsockname()[:2])
+                await _serve(raw, handle, pending)
 
 
 async def _serve(
-    sock: trio.socket.SocketType, handle: Callable[[bytes], bytes | Pending | None], pending: trio.Nursery
+    sock: socket.socket, handle: Callable[[bytes], bytes | Pending | None], pending: trio.Nursery
 ) -> NoReturn:
+    served = 0
     while True:
         try:
-            data, addr = await sock.recvfrom(MAX_DATAGRAM)
-        except ConnectionResetError:
-            continue  # an ICMP port-unreachable from an earlier reply (Windows/Linux quirk)
+            data, addr = sock.recvfrom(MAX_DATAGRAM)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(sock)
+            continue
+        except (ConnectionResetError, ConnectionRefusedError):
+            continue  # an ICMP error about an earlier reply
         try:
             reply = handle(data)
         except Exception:
@@ -58,14 +72,22 @@ async def _serve(
             pending.start_soon(_reply_later, sock, reply, addr)
         elif reply is not None:
             await _send(sock, reply, addr)
+        served += 1
+        if served % FAIRNESS_BATCH == 0:
+            # A flood never starves the watchers, the indexer or TCP clients of the CPU.
+            await trio.lowlevel.checkpoint()
 
 
-async def _reply_later(sock: trio.socket.SocketType, pending: Pending, addr) -> None:
+async def _reply_later(sock: socket.socket, pending: Pending, addr) -> None:
     await _send(sock, await pending.reply(), addr)
 
 
-async def _send(sock: trio.socket.SocketType, reply: bytes, addr) -> None:
+async def _send(sock: socket.socket, reply: bytes, addr) -> None:
     try:
-        await sock.sendto(reply, addr)
+        try:
+            sock.sendto(reply, addr)
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(sock)  # the send buffer is full: wait once, then try again
+            sock.sendto(reply, addr)
     except OSError as exc:
         logger.debug("UDP reply to %s failed: %s", addr[0], exc)

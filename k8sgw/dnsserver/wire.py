@@ -92,10 +92,12 @@ def _checked_answer(query: dns.message.Message, qdcount: int, view: View) -> dns
 
 
 def _encode(reply: dns.message.Message, query: dns.message.Message, *, udp: bool) -> bytes:
+    # want_shuffle=False: dnspython shuffles records by default; k8sgw keeps a stable order (so a
+    # reply can be cached and reused byte for byte) and shuffles only for `loadbalance`.
     if not udp:
-        return reply.to_wire(max_size=MAX_TCP_SIZE)
+        return reply.to_wire(max_size=MAX_TCP_SIZE, want_shuffle=False)
     limit = max(MIN_UDP_PAYLOAD, min(query.payload, OUR_PAYLOAD)) if query.edns >= 0 else MIN_UDP_PAYLOAD
-    return reply.to_wire(max_size=limit, prefer_truncation=True)
+    return reply.to_wire(max_size=limit, prefer_truncation=True, want_shuffle=False)
 
 
 def _formerr(wire: bytes) -> bytes:
@@ -107,7 +109,7 @@ def _formerr(wire: bytes) -> bytes:
     reply = make_reply(query, dns.rcode.FORMERR)
     if len(reply.question) != 1:
         reply.question = []
-    return reply.to_wire(max_size=MIN_UDP_PAYLOAD, prefer_truncation=True)
+    return reply.to_wire(max_size=MIN_UDP_PAYLOAD, prefer_truncation=True, want_shuffle=False)
 
 
 def _header_reply(wire: bytes, rcode: int) -> bytes:
