@@ -3,7 +3,7 @@
 Parsing and building a message costs ~100 µs in dnspython; a dict lookup costs well under 1 µs.
 So the reply to a query is kept by the query's bytes minus its ID (question with its spelling,
 flags, EDNS options: everything the reply depends on) and served again with the new ID spliced
-in. Entries belong to one generation of record maps (the versions of every store the view reads)
+in. Entries belong to one generation of record maps (the maps current in every store the view reads)
 and all die together when any of them publishes. Replies that are not a pure function of the
 query and the maps are never kept: forwarded ones (Pending) and `loadbalance` shuffles.
 """
@@ -28,33 +28,42 @@ class FastPath:
         self.max_entries = max_entries
         self._stores = tuple(b.authority.store for b in view.blocks if b.authority is not None)
         self._cacheable = not any(b.loadbalance for b in view.blocks)
-        self._generation: tuple[int, ...] = ()
+        self._maps: tuple = tuple(None for _ in self._stores)
         self._udp: dict[bytes, bytes] = {}
         self._tcp: dict[bytes, bytes] = {}
 
     def handle(self, wire: bytes, *, udp: bool) -> bytes | Pending | None:
         """Same bytes as handle_wire(wire, view, udp=udp), from the cache when it can."""
-        if len(wire) < HEADER_SIZE or not self._cacheable:
-            return handle_wire(wire, self.view, udp=udp)
-        generation = tuple(store.current.version for store in self._stores)
-        if generation != self._generation:
-            self._udp.clear()
-            self._tcp.clear()
-            self._generation = generation
-        entries = self._udp if udp else self._tcp
-        key = wire[2:]
-        tail = entries.get(key)
-        if tail is not None:
-            return wire[:2] + tail
-        reply = handle_wire(wire, self.view, udp=udp)
-        if type(reply) is bytes:
-            if len(entries) >= self.max_entries:
-                entries.clear()
-            entries[key] = reply[2:]
-        return reply
+        return self.handle_udp(wire) if udp else self.handle_tcp(wire)
 
     def handle_udp(self, wire: bytes) -> bytes | Pending | None:
-        return self.handle(wire, udp=True)
+        self._check_generation()
+        tail = self._udp.get(wire[2:])
+        if tail is not None:
+            return wire[:2] + tail
+        return self._answer(wire, True, self._udp)
 
     def handle_tcp(self, wire: bytes) -> bytes | Pending | None:
-        return self.handle(wire, udp=False)
+        self._check_generation()
+        tail = self._tcp.get(wire[2:])
+        if tail is not None:
+            return wire[:2] + tail
+        return self._answer(wire, False, self._tcp)
+
+    def _check_generation(self) -> None:
+        # Identity of the published maps: a publish swaps the reference, so `is` is exact.
+        maps = self._maps
+        for i, store in enumerate(self._stores):
+            if store.current is not maps[i]:
+                self._udp.clear()
+                self._tcp.clear()
+                self._maps = tuple(s.current for s in self._stores)
+                return
+
+    def _answer(self, wire: bytes, udp: bool, entries: dict[bytes, bytes]) -> bytes | Pending | None:
+        reply = handle_wire(wire, self.view, udp=udp)
+        if type(reply) is bytes and self._cacheable and len(wire) >= HEADER_SIZE:
+            if len(entries) >= self.max_entries:
+                entries.clear()
+            entries[wire[2:]] = reply[2:]
+        return reply

@@ -10,6 +10,8 @@ import trio
 
 __all__ = ["ALL_ADDRESSES", "bind_dns_sockets", "bind_socket"]
 
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+
 # `bind` not given: listen on every address, IPv4 and IPv6, like CoreDNS.
 ALL_ADDRESSES = "::"
 
@@ -32,6 +34,10 @@ async def bind_socket(host: str, port: int, kind: int) -> trio.socket.SocketType
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, host != ALL_ADDRESSES)
         if kind == socket.SOCK_STREAM:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        else:
+            # Bursts at 100k+ queries/s overflow the default ~200 KB receive buffer and the kernel
+            # drops queries; the kernel caps this at net.core.rmem_max (best effort).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
         await sock.bind((host, port))
     except BaseException:
         sock.close()

@@ -68,10 +68,15 @@ async def _serve(
         except Exception:
             logger.exception("UDP query from %s failed", addr[0])
             continue
-        if isinstance(reply, Pending):
-            pending.start_soon(_reply_later, sock, reply, addr)
+        if type(reply) is bytes:
+            try:
+                sock.sendto(reply, addr)  # the common case, without an await
+            except BlockingIOError:
+                await _send(sock, reply, addr)  # the send buffer is full: wait for room
+            except OSError as exc:
+                logger.debug("UDP reply to %s failed: %s", addr[0], exc)
         elif reply is not None:
-            await _send(sock, reply, addr)
+            pending.start_soon(_reply_later, sock, reply, addr)
         served += 1
         if served % FAIRNESS_BATCH == 0:
             # A flood never starves the watchers, the indexer or TCP clients of the CPU.
@@ -83,11 +88,13 @@ async def _reply_later(sock: socket.socket, pending: Pending, addr) -> None:
 
 
 async def _send(sock: socket.socket, reply: bytes, addr) -> None:
+    """Send, waiting for room in the send buffer when it is full."""
     try:
-        try:
-            sock.sendto(reply, addr)
-        except BlockingIOError:
-            await trio.lowlevel.wait_writable(sock)  # the send buffer is full: wait once, then try again
-            sock.sendto(reply, addr)
+        while True:
+            try:
+                sock.sendto(reply, addr)
+                return
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)
     except OSError as exc:
         logger.debug("UDP reply to %s failed: %s", addr[0], exc)
