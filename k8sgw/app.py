@@ -18,13 +18,14 @@ from typing import NoReturn
 import dns.name
 import trio
 
-from k8sgw.config import Config, GatewayConfig
+from k8sgw.config import Config, GatewayConfig, ServerBlock
 from k8sgw.dnsserver.answer import Authority, Block, View
+from k8sgw.dnsserver.cache import ResponseCache
+from k8sgw.dnsserver.fastpath import FastPath
+from k8sgw.dnsserver.forward import Forwarder, LoopDetectedError, LoopDetector
 from k8sgw.dnsserver.sockets import ALL_ADDRESSES, bind_dns_sockets
 from k8sgw.dnsserver.tcp import TcpLimits, serve_tcp
 from k8sgw.dnsserver.udp import serve_udp
-from k8sgw.dnsserver.wire import handle_wire
-from k8sgw.errors import ConfigError
 from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.events import KubeEvent
 from k8sgw.kubeapi.kinds import KINDS
@@ -69,23 +70,29 @@ async def serve(
     """
     connections = {id(b.gateway): _connection(b.gateway) for b in cfg.servers if b.gateway}
     async with AsyncExitStack() as stack:
+        # Clients first, so they close only after the nursery has ended every watcher using them.
+        clients = {key: await stack.enter_async_context(KubeClient(conn)) for key, conn in connections.items()}
         nursery = await stack.enter_async_context(trio.open_nursery())
         blocks: list[tuple[int, tuple[str, ...], Block]] = []
         stores: list[RecordStore] = []
+        loop = LoopDetector()
+        probes: list[tuple[Forwarder, dns.name.Name]] = []
         for server in cfg.servers:
             authority = None
             if server.gateway is not None:
                 gw = server.gateway
                 settings = ZoneSettings.from_config(gw)
                 store = RecordStore(settings, gw.resources)
-                client = await stack.enter_async_context(KubeClient(connections[id(gw)]))
-                _start_indexer(nursery, store, client, gw, watch_policy or RetryPolicy())
+                _start_indexer(nursery, store, clients[id(gw)], gw, watch_policy or RetryPolicy())
                 stores.append(store)
-                authority = Authority(settings, store)
-            block = Block(tuple(dns.name.from_text(z) for z in server.zones), authority)
+                authority = Authority(settings, store, _names(gw.fallthrough))
+            forwarder = _forwarder(server, loop)
             for port in sorted({key.port for key in server.keys}):
                 block_zones = tuple(dns.name.from_text(k.zone) for k in server.keys if k.port == port)
-                blocks.append((port, server.bind, Block(block_zones, block.authority)))
+                block = Block(block_zones, authority, forwarder, server.plugin("loadbalance") is not None)
+                blocks.append((port, server.bind, block))
+                if forwarder is not None and server.plugin("loop") is not None:
+                    probes.extend((forwarder, zone) for zone in block_zones)
         udp, tcp = [], []
         for (host, port), view in _listeners(blocks):
             handle_udp, handle_tcp = _handlers(view)
@@ -94,9 +101,33 @@ async def serve(
             tcp.append(await nursery.start(partial(serve_tcp, limits=tcp_limits), tcp_sock, handle_tcp))
         for address in udp:
             logger.info("serving DNS on %s port %d (udp and tcp)", *address)
+        if probes:
+            nursery.start_soon(_detect_loops, loop, probes)
         task_status.started(Bound(tuple(udp), tuple(tcp), tuple(stores)))
         await trio.sleep_forever()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _names(zones: tuple[str, ...] | None) -> tuple[dns.name.Name, ...] | None:
+    return None if zones is None else tuple(dns.name.from_text(z) for z in zones)
+
+
+def _forwarder(server: ServerBlock, loop: LoopDetector) -> Forwarder | None:
+    cfg = server.plugin("forward")
+    if cfg is None:
+        return None
+    cache_cfg = server.plugin("cache")
+    cache = ResponseCache(cache_cfg) if cache_cfg is not None else None
+    return Forwarder(cfg, cache=cache, loop=loop if server.plugin("loop") is not None else None)
+
+
+async def _detect_loops(loop: LoopDetector, probes: list[tuple[Forwarder, dns.name.Name]]) -> None:
+    """CoreDNS `loop`: send each block a probe through its forwarder; fail if one comes back to us."""
+    async with trio.open_nursery() as nursery:
+        for forwarder, zone in probes:
+            nursery.start_soon(forwarder.resolve, loop.new_probe(zone))
+        await loop.detected.wait()
+        raise LoopDetectedError(loop.message)
 
 
 def _connection(gw: GatewayConfig):
@@ -109,21 +140,26 @@ def _connection(gw: GatewayConfig):
 def _start_indexer(
     nursery: trio.Nursery, store: RecordStore, client: KubeClient, gw: GatewayConfig, policy: RetryPolicy
 ) -> None:
+    """One indexer task and one watcher per kind the store needs (`store.kinds`: the enabled
+    resources plus Gateways for routes and EndpointSlices for Services)."""
     events_send, events_recv = trio.open_memory_channel[KubeEvent](0)
     nursery.start_soon(store.consume, events_recv)
     with events_send:  # each watcher holds a clone; the original closes here
-        for kind_name in gw.resources:
-            selector = _label_selector(gw) if kind_name == "Service" else None
-            watch = partial(watch_forever, label_selector=selector, policy=policy)
+        for kind_name in store.kinds:
+            watch = partial(watch_forever, label_selector=_label_selector(gw, kind_name), policy=policy)
             nursery.start_soon(watch, client, KINDS[kind_name], events_send.clone(), name=f"watch {kind_name}")
 
 
-def _label_selector(gw: GatewayConfig) -> str | None:
-    selectors = gw.service_label_selectors
-    if len(selectors) > 1:
-        # The API takes one selector per request; OR-ing several needs one source per selector.
-        raise ConfigError("serviceLabelSelectors: only one selector is supported so far", line=gw.line)
-    return selectors[0] if selectors else None
+def _label_selector(gw: GatewayConfig, kind_name: str) -> str | None:
+    """The server-side label selector of a kind's watch: always None.
+
+    `serviceLabelSelectors` are OR-ed, which one API selector cannot say, so Services are watched
+    unfiltered and the selectors are matched by the indexer (records/sources.py). One watch also
+    keeps the nameserver's own Service visible whatever its labels (DESIGN rule 3), and an object
+    whose labels move it from one selector to another is one MODIFIED, not a DELETED and an ADDED
+    racing on two streams.
+    """
+    return None
 
 
 def _listeners(
@@ -139,10 +175,5 @@ def _listeners(
 
 
 def _handlers(view: View):
-    def handle_udp(wire: bytes) -> bytes | None:
-        return handle_wire(wire, view, udp=True)
-
-    def handle_tcp(wire: bytes) -> bytes | None:
-        return handle_wire(wire, view, udp=False)
-
-    return handle_udp, handle_tcp
+    fast = FastPath(view)
+    return fast.handle_udp, fast.handle_tcp

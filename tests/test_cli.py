@@ -96,8 +96,7 @@ async def test_serves_a_corefile_and_stops_cleanly_on_sigterm(kubeconfig, tmp_pa
             lines = Lines(proc.stderr)
             m = await lines.until(r"serving DNS on 127\.0\.0\.1 port (\d+)")
             addr = ("127.0.0.1", int(m.group(1)))
-            await lines.seen_or_until("synced Service")
-            await lines.seen_or_until("synced Ingress")
+            await lines.seen_or_until("ready: every watched kind has synced")
             assert addresses(await query(addr, "myservicea.foo.org.")) == ["192.0.2.10"]
             assert (await query(addr, "nothing.foo.org.", tcp=True)).rcode() == dns.rcode.NXDOMAIN
             proc.send_signal(signal.SIGTERM)

@@ -177,6 +177,14 @@ class DevApiApp:
         kind = cluster.kind_for(group, version, rest[0])
         if kind is None or (namespace is not None and not kind.namespaced):
             raise _NOT_FOUND
+        if kind.resource in faults.forbidden:
+            verb = "watch" if _flag(params.get("watch")) else method.lower()
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{kind.resource} is forbidden: User "system:serviceaccount:dev:k8sgw" cannot {verb} '
+                f'resource "{kind.plural}" in API group "{kind.group}" at the cluster scope',
+            )
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         if sub is not None and (sub != "status" or not kind.has_status):

@@ -30,6 +30,15 @@ class Faults:
         self._resumed = trio.Event()
         self._resumed.set()
         self.is_unavailable = False
+        self.forbidden: set[str] = set()
+
+    def forbid(self, resource: str, flag: bool = True) -> None:
+        """While set, every request for `resource` ("dnsendpoints.externaldns.k8s.io", "services")
+        gets 403 Forbidden, as if RBAC did not grant it; `forbid(resource, False)` grants it again."""
+        if flag:
+            self.forbidden.add(resource)
+        else:
+            self.forbidden.discard(resource)
 
     def drop_watches(self) -> int:
         """Cut every open watch stream now, without the final chunk; returns how many were cut."""
@@ -70,3 +79,4 @@ class Faults:
         self._pending.clear()
         self.resume()
         self.is_unavailable = False
+        self.forbidden.clear()

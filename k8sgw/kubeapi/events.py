@@ -19,6 +19,8 @@ class Synced:
 
     kind: str
     objects: tuple[Any, ...]
+    resource_version: str = ""
+    """The list's resourceVersion ("" when unknown, e.g. a kind that is not served)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,8 @@ class Deleted:
     kind: str
     namespace: str
     name: str
+    resource_version: str = ""
+    """The resourceVersion of the deletion (the DELETED event's object)."""
 
 
 KubeEvent = Synced | Upserted | Deleted

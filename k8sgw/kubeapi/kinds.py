@@ -1,17 +1,41 @@
 """The kinds k8sgw can watch: where each lives in the API and which model reads it.
 
-One row per kind; a new kind is a model in models.py plus a row here. Versions are fixed for now;
-Gateway API kinds will need them chosen from discovery (TLSRoute moved to v1 in Gateway API 1.5,
-KUBEAPI §4.4), which is why `Kind` is a value and not a constant baked into the watcher.
+One row per kind; a new kind is a model in models.py plus a row here. A kind may list fallback
+versions: the watcher tries `version` first and, when the API answers 404, each of
+`fallback_versions` in turn (TLSRoute moved to v1 in Gateway API 1.5 and older or experimental
+installs serve only v1alpha2, KUBEAPI §4.4). That is why `Kind` is a value and not a constant baked
+into the watcher: `at_version` gives the same kind at another version.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from k8sgw.kubeapi.models import Ingress, KubeObject, Service
+from k8sgw.kubeapi.models import (
+    DNSEndpoint,
+    EndpointSlice,
+    Gateway,
+    GRPCRoute,
+    HTTPRoute,
+    Ingress,
+    KubeObject,
+    Service,
+    TLSRoute,
+)
 
-__all__ = ["INGRESS", "KINDS", "SERVICE", "Kind"]
+__all__ = [
+    "DNSENDPOINT",
+    "ENDPOINTSLICE",
+    "GATEWAY",
+    "GRPCROUTE",
+    "HTTPROUTE",
+    "INGRESS",
+    "KINDS",
+    "SERVICE",
+    "TLSROUTE",
+    "Kind",
+]
 
 
 @dataclass(frozen=True)
@@ -24,6 +48,7 @@ class Kind:
         version: API version within the group ("v1").
         plural: the resource name in URLs ("ingresses").
         model: the KubeObject subclass items are validated into.
+        fallback_versions: versions to try, in order, when `version` is not served (404).
     """
 
     name: str
@@ -31,6 +56,16 @@ class Kind:
     version: str
     plural: str
     model: type[KubeObject]
+    fallback_versions: tuple[str, ...] = ()
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """Every version to try, preferred first."""
+        return (self.version, *self.fallback_versions)
+
+    def at_version(self, version: str) -> Kind:
+        """The same kind at another API version."""
+        return dataclasses.replace(self, version=version)
 
     @property
     def api_version(self) -> str:
@@ -50,7 +85,19 @@ class Kind:
         return f"{prefix}/{self.plural}"
 
 
+_GATEWAY_API = "gateway.networking.k8s.io"
+
 INGRESS = Kind("Ingress", "networking.k8s.io", "v1", "ingresses", Ingress)
 SERVICE = Kind("Service", "", "v1", "services", Service)
+ENDPOINTSLICE = Kind("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", EndpointSlice)
+GATEWAY = Kind("Gateway", _GATEWAY_API, "v1", "gateways", Gateway)
+HTTPROUTE = Kind("HTTPRoute", _GATEWAY_API, "v1", "httproutes", HTTPRoute)
+GRPCROUTE = Kind("GRPCRoute", _GATEWAY_API, "v1", "grpcroutes", GRPCRoute)
+# v1 from Gateway API 1.5 (standard channel); v1alpha2 before that (experimental channel).
+TLSROUTE = Kind("TLSRoute", _GATEWAY_API, "v1", "tlsroutes", TLSRoute, fallback_versions=("v1alpha2",))
+DNSENDPOINT = Kind("DNSEndpoint", "externaldns.k8s.io", "v1alpha1", "dnsendpoints", DNSEndpoint)
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (INGRESS, SERVICE)}
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (INGRESS, SERVICE, ENDPOINTSLICE, GATEWAY, HTTPROUTE, GRPCROUTE, TLSROUTE, DNSENDPOINT)
+}

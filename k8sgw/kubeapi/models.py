@@ -12,8 +12,8 @@ breaks us and a full object is never held in memory. Models are frozen and hasha
 
 This module must not import trio or httpx: records/ builds on it.
 
-To add a kind (EndpointSlice, Gateway, HTTPRoute, TLSRoute, GRPCRoute, DNSEndpoint): subclass
-`KubeObject`, declare the nested spec/status models with defaults, and add a `Kind` to `kinds.py`.
+To add a kind: subclass `KubeObject`, declare the nested spec/status models with defaults, and
+add a `Kind` to `kinds.py`.
 Field names are snake_case; `to_camel` gives the JSON names, except where Kubernetes capitalises an
 acronym (`externalIPs`, `clusterIP`): those get an explicit alias.
 """
@@ -36,7 +36,20 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "Condition",
+    "DNSEndpoint",
+    "DNSEndpointSpec",
+    "Endpoint",
+    "EndpointConditions",
+    "EndpointSlice",
+    "ExternalEndpoint",
     "FrozenMap",
+    "GRPCRoute",
+    "Gateway",
+    "GatewayAddress",
+    "GatewaySpec",
+    "GatewayStatus",
+    "HTTPRoute",
     "Ingress",
     "IngressRule",
     "IngressSpec",
@@ -50,9 +63,16 @@ __all__ = [
     "Service",
     "ServiceSpec",
     "ServiceStatus",
+    "Listener",
+    "ParentReference",
+    "Route",
+    "RouteParentStatus",
+    "RouteSpec",
+    "RouteStatus",
     "Status",
     "StatusCause",
     "StatusDetails",
+    "TLSRoute",
 ]
 
 _T = TypeVar("_T")
@@ -152,6 +172,7 @@ class ServiceSpec(KubeModel):
     type: str = "ClusterIP"
     cluster_ip: str | None = Field(None, alias="clusterIP")
     external_ips: Seq[str] = Field((), alias="externalIPs")
+    external_name: str | None = None
 
 
 class ServiceStatus(KubeModel):
@@ -161,6 +182,128 @@ class ServiceStatus(KubeModel):
 class Service(KubeObject):
     spec: ServiceSpec = ServiceSpec()
     status: ServiceStatus = ServiceStatus()
+
+
+# --- discovery.k8s.io/v1 EndpointSlice (KUBEAPI §4.3): no spec, every field is top-level -------
+
+
+class EndpointConditions(KubeModel):
+    """`ready`/`serving` are true when null (None here); `terminating` is false when null."""
+
+    ready: bool | None = None
+    serving: bool | None = None
+    terminating: bool | None = None
+
+
+class Endpoint(KubeModel):
+    addresses: Seq[str] = ()
+    conditions: EndpointConditions = EndpointConditions()
+
+
+class EndpointSlice(KubeObject):
+    address_type: str = "IPv4"
+    endpoints: Seq[Endpoint] = ()
+
+
+# --- gateway.networking.k8s.io (KUBEAPI §4.4) ---------------------------------------------------
+
+
+class Condition(KubeModel):
+    """metav1.Condition: only type and status matter ("Accepted", "True")."""
+
+    type: str = ""
+    status: str = ""
+
+
+class Listener(KubeModel):
+    name: str = ""
+    hostname: str | None = None
+
+
+class GatewayAddress(KubeModel):
+    """A Gateway address; `type` unset means IPAddress."""
+
+    type: str | None = None
+    value: str = ""
+
+
+class GatewaySpec(KubeModel):
+    gateway_class_name: str = ""
+    listeners: Seq[Listener] = ()
+
+
+class GatewayStatus(KubeModel):
+    addresses: Seq[GatewayAddress] = ()
+
+
+class Gateway(KubeObject):
+    spec: GatewaySpec = GatewaySpec()
+    status: GatewayStatus = GatewayStatus()
+
+
+class ParentReference(KubeModel):
+    """A route's parentRef; unset group/kind mean a Gateway, unset namespace the route's own."""
+
+    group: str | None = None
+    kind: str | None = None
+    namespace: str | None = None
+    name: str = ""
+    section_name: str | None = None
+    port: int | None = None
+
+
+class RouteParentStatus(KubeModel):
+    parent_ref: ParentReference = ParentReference()
+    controller_name: str = ""
+    conditions: Seq[Condition] = ()
+
+
+class RouteSpec(KubeModel):
+    parent_refs: Seq[ParentReference] = ()
+    hostnames: Seq[str] = ()
+
+
+class RouteStatus(KubeModel):
+    parents: Seq[RouteParentStatus] = ()
+
+
+class Route(KubeObject):
+    """HTTPRoute, GRPCRoute and TLSRoute share everything DNS reads."""
+
+    spec: RouteSpec = RouteSpec()
+    status: RouteStatus = RouteStatus()
+
+
+class HTTPRoute(Route):
+    pass
+
+
+class GRPCRoute(Route):
+    pass
+
+
+class TLSRoute(Route):
+    pass
+
+
+# --- externaldns.k8s.io/v1alpha1 DNSEndpoint (KUBEAPI §4.5) -------------------------------------
+
+
+class ExternalEndpoint(KubeModel):
+    """One spec.endpoints[] entry; `record_ttl` 0 means "the default TTL"."""
+
+    dns_name: str = ""
+    targets: Seq[str] = ()
+    record_type: str = ""
+    record_ttl: int = Field(0, alias="recordTTL")
+
+
+class DNSEndpointSpec(KubeModel):
+    endpoints: Seq[ExternalEndpoint] = ()
+
+
+class DNSEndpoint(KubeObject):
+    spec: DNSEndpointSpec = DNSEndpointSpec()
 
 
 # --- metav1.Status (KUBEAPI §1.5): error bodies and watch ERROR events -------------------------

@@ -49,6 +49,7 @@ from k8sgw.kubeapi.models import KubeObject
 
 __all__ = [
     "RetryPolicy",
+    "rbac_rule",
     "WatchClosedEarlyError",
     "WatchState",
     "WatchStalledError",
@@ -97,6 +98,9 @@ class RetryPolicy:
             (backoff, then relist): prevents a busy loop against a server that closes at once.
         absent_recheck_interval: how often a kind whose API is not served (404) is looked for
             again, so a CRD installed later is picked up without a restart.
+        forbidden_recheck_interval: how often a kind RBAC forbids (403) is tried again, so a
+            ClusterRole fixed later takes effect without a restart. One WARNING is logged per
+            forbidden spell, not one per try.
     """
 
     initial_backoff: float = 0.8
@@ -108,6 +112,7 @@ class RetryPolicy:
     watch_timeout_range: tuple[int, int] = (240, 540)
     short_watch_interval: float = 1.0
     absent_recheck_interval: float = 60.0
+    forbidden_recheck_interval: float = 60.0
 
     def backoff(self, failures: int, rng: random.Random | None = None) -> float:
         """The delay before retry number `failures` (0-based) after consecutive failures."""
@@ -130,10 +135,12 @@ class WatchState:
         resource_version: where the next watch resumes; None means "list first".
         healthy_since: trio time of the first success (list done or stream open) since the last
             error; None right after an error.
+        synced_once: a Synced for this kind has been sent (the indexer counts it as ready).
     """
 
     resource_version: str | None = None
     healthy_since: float | None = None
+    synced_once: bool = False
 
     def mark_healthy(self) -> None:
         if self.healthy_since is None:
@@ -308,7 +315,7 @@ async def _dispatch(kind: Kind, events_send: EventsSend, state: WatchState, line
         meta = _meta(obj)
         name = meta.get("name")
         if isinstance(name, str) and name:
-            await events_send.send(Deleted(kind.name, str(meta.get("namespace") or ""), name))
+            await events_send.send(Deleted(kind.name, str(meta.get("namespace") or ""), name, str(rv or "")))
         else:
             logger.warning("watch %s: DELETED without metadata.name skipped", kind.name)
     else:
@@ -352,8 +359,11 @@ async def list_then_watch(
     if state.resource_version is None:
         objects, rv = await list_objects(client, kind, label_selector=label_selector)
         state.mark_healthy()
-        await events_send.send(Synced(kind.name, objects))
-        logger.info("watch %s: listed %d objects at resourceVersion %s", kind.name, len(objects), rv)
+        await events_send.send(Synced(kind.name, objects, str(rv or "")))
+        state.synced_once = True
+        logger.info(
+            "watch %s: listed %d objects (%s) at resourceVersion %s", kind.name, len(objects), kind.api_version, rv
+        )
         state.resource_version = listed_rv = rv
     while True:
         started = trio.current_time()
@@ -395,7 +405,6 @@ _RETRIED = (
     ServerError,
     TooManyRequestsError,
     UnauthorizedError,
-    ForbiddenError,
     GoneError,
 )
 
@@ -404,10 +413,13 @@ def _describe(kind: Kind, exc: KubeError) -> tuple[int, str]:
     """Log level and text for a retried failure (no traceback: these are expected)."""
     if isinstance(exc, UnauthorizedError):
         return logging.ERROR, f"{exc}: the API refused our credentials (token expired or revoked?)"
-    if isinstance(exc, ForbiddenError):
-        return logging.ERROR, f"{exc}: RBAC must allow list/watch on {kind.resource}"
     text = str(exc)
     return logging.WARNING, text.removeprefix(f"watch {kind.name}: ")
+
+
+def rbac_rule(kind: Kind) -> str:
+    """The RBAC rule a watcher of `kind` needs, as a ClusterRole would spell it."""
+    return f'apiGroups: ["{kind.group}"], resources: ["{kind.plural}"], verbs: ["list", "watch"]'
 
 
 async def watch_forever(
@@ -426,7 +438,8 @@ async def watch_forever(
 
     Args:
         client: the API client (shared by all watchers).
-        kind: what to watch, in all namespaces.
+        kind: what to watch, in all namespaces. When its `version` is not served (404) each of
+            `kind.fallback_versions` is tried in turn, at once; events always carry `kind.name`.
         events_send: where events go; each is awaited (backpressure from the indexer).
         label_selector: only objects matching it ("app=web"); objects leaving it arrive as DELETED.
         policy: backoff, stall detection and watch timeouts.
@@ -436,34 +449,68 @@ async def watch_forever(
 
     Error handling:
         The supervision point. ApiUnreachableError (incl. stalls and cut streams), 5xx, 429 (at
-        least its Retry-After), 401, 403, 410 after a fresh list, and protocol errors are logged once
+        least its Retry-After), 401, 410 after a fresh list, and protocol errors are logged once
         per retry and retried with jittered, capped exponential backoff; the kind keeps its last
         state meanwhile. A retry resumes the watch from the last resourceVersion when it can.
-        404 means the kind's API is not served: it is logged once, reported as an empty Synced
-        (so it neither blocks readiness nor keeps objects of a removed CRD) and looked for again
-        every absent_recheck_interval. Any other error (another 4xx, a credential plugin that
-        fails) is logged at ERROR and retried at max_backoff: a watcher never ends the server.
+        404 (no served version) means the kind's API is not installed: it is logged once at INFO,
+        reported as an empty Synced (so it neither blocks readiness nor keeps objects of a removed
+        CRD) and looked for again every absent_recheck_interval. 403 is one WARNING naming the
+        missing RBAC rule; a kind that never listed is reported as an empty Synced (it does not
+        block readiness), one that did keeps its last state; it is tried again every
+        forbidden_recheck_interval. Any other error (another 4xx, a credential plugin that fails)
+        is logged at ERROR and retried at max_backoff: a watcher never ends the server.
     """
     state = WatchState()
     failures = 0
-    absent = False
+    versions = kind.versions
+    version_index = 0
+    absent = forbidden = False
     task_status.started()
     while True:
+        current = kind.at_version(versions[version_index]) if version_index else kind
         try:
             await list_then_watch(
-                client, kind, events_send, state, label_selector=label_selector, policy=policy
+                client, current, events_send, state, label_selector=label_selector, policy=policy
             )
             continue  # a relist is due: no delay
         except NotFoundError:
+            state = WatchState(synced_once=state.synced_once)
+            if version_index + 1 < len(versions):
+                version_index += 1
+                logger.debug(
+                    "watch %s: %s is not served; trying %s",
+                    kind.name, current.api_version, kind.at_version(versions[version_index]).api_version,
+                )
+                continue
+            version_index = 0
             if not absent:
+                served = " or ".join(kind.at_version(v).api_version for v in versions)
                 logger.info(
-                    "watch %s: the API does not serve %s; skipped, looking again every %.0fs",
-                    kind.name, kind.resource, policy.absent_recheck_interval,
+                    "watch %s: the API does not serve %s (%s); skipped, looking again every %.0fs",
+                    kind.name, kind.resource, served, policy.absent_recheck_interval,
                 )
                 absent = True
                 await events_send.send(Synced(kind.name, ()))
-            state = WatchState()
+                state.synced_once = True
             await trio.sleep(policy.absent_recheck_interval)
+            continue
+        except ForbiddenError as exc:
+            absent = False
+            state.healthy_since = None
+            if not forbidden:
+                logger.warning(
+                    "watch %s: %s; RBAC must allow list and watch on %s (ClusterRole rule: %s); "
+                    "skipped, trying again every %.0fs",
+                    kind.name, str(exc).removeprefix(f"watch {kind.name}: "), current.resource,
+                    rbac_rule(current), policy.forbidden_recheck_interval,
+                )
+                forbidden = True
+                if not state.synced_once:
+                    await events_send.send(Synced(kind.name, ()))
+                    state.synced_once = True
+            else:
+                logger.debug("watch %s: still forbidden", kind.name)
+            await trio.sleep(policy.forbidden_recheck_interval)
             continue
         except _RETRIED as exc:
             error: KubeError = exc
@@ -471,7 +518,10 @@ async def watch_forever(
             logger.error("watch %s: %s; retry in %.1fs", kind.name, exc, policy.max_backoff)
             await trio.sleep(policy.max_backoff)
             continue
-        absent = False
+        finally:
+            # Only a list that got through ends "absent"/"forbidden" (then the next 404/403 logs again).
+            if state.healthy_since is not None:
+                absent = forbidden = False
         now = trio.current_time()
         if state.healthy_since is not None and now - state.healthy_since >= policy.reset_after:
             failures = 0

@@ -140,7 +140,10 @@ def test_status():
 
 
 def test_kinds():
-    assert KINDS == {"Ingress": INGRESS, "Service": SERVICE}
+    assert set(KINDS) == {
+        "Ingress", "Service", "EndpointSlice", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "DNSEndpoint"
+    }
+    assert KINDS["Ingress"] is INGRESS and KINDS["Service"] is SERVICE
     assert INGRESS.collection_path() == "/apis/networking.k8s.io/v1/ingresses"
     assert INGRESS.collection_path("prod") == "/apis/networking.k8s.io/v1/namespaces/prod/ingresses"
     assert SERVICE.collection_path() == "/api/v1/services"
@@ -158,3 +161,86 @@ def test_all_matches_public_names():
         if not name.startswith("_") and getattr(value, "__module__", None) == models.__name__
     }
     assert public <= set(models.__all__)
+
+
+def test_gateway_api_kinds_and_tlsroute_fallback():
+    tls = KINDS["TLSRoute"]
+    assert tls.versions == ("v1", "v1alpha2")
+    assert tls.at_version("v1alpha2").collection_path() == "/apis/gateway.networking.k8s.io/v1alpha2/tlsroutes"
+    assert tls.at_version("v1alpha2").name == "TLSRoute"
+    assert KINDS["DNSEndpoint"].collection_path() == "/apis/externaldns.k8s.io/v1alpha1/dnsendpoints"
+    assert KINDS["EndpointSlice"].resource == "endpointslices.discovery.k8s.io"
+    assert KINDS["Gateway"].versions == ("v1",)
+
+
+def test_gateway_and_route_shapes():
+    gw = models.Gateway.model_validate(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": "gw", "namespace": "infra"},
+            "spec": {
+                "gatewayClassName": "example",
+                "listeners": [{"name": "web", "hostname": "*.example.org", "port": 443, "protocol": "HTTPS"}],
+            },
+            "status": {"addresses": [{"value": "192.0.2.1"}, {"type": "Hostname", "value": "lb.example.net"}]},
+        }
+    )
+    assert gw.spec.gateway_class_name == "example"
+    assert gw.spec.listeners[0].hostname == "*.example.org"
+    assert [(a.type, a.value) for a in gw.status.addresses] == [(None, "192.0.2.1"), ("Hostname", "lb.example.net")]
+    route = models.HTTPRoute.model_validate(
+        {
+            "metadata": {"name": "r", "namespace": "app"},
+            "spec": {
+                "parentRefs": [{"name": "gw", "namespace": "infra", "sectionName": "web", "port": 443}],
+                "hostnames": ["a.example.org"],
+                "rules": [{"backendRefs": [{"name": "svc", "port": 80}]}],
+            },
+            "status": {
+                "parents": [
+                    {
+                        "parentRef": {"name": "gw", "namespace": "infra", "sectionName": "web"},
+                        "controllerName": "example.net/gateway",
+                        "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted"}],
+                    }
+                ]
+            },
+        }
+    )
+    ref = route.spec.parent_refs[0]
+    assert (ref.group, ref.kind, ref.namespace, ref.name, ref.section_name, ref.port) == (None, None, "infra", "gw", "web", 443)
+    assert route.status.parents[0].conditions[0].status == "True"
+    assert hash(route) == hash(models.HTTPRoute.model_validate(route.model_dump(by_alias=True)))
+
+
+def test_endpointslice_and_dnsendpoint_shapes():
+    eps = models.EndpointSlice.model_validate(
+        {
+            "metadata": {"name": "web-abc", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["192.0.2.1"], "conditions": {"ready": True}},
+                {"addresses": ["192.0.2.2"], "conditions": {"ready": None}},
+                {"addresses": ["192.0.2.3"]},
+            ],
+            "ports": None,
+        }
+    )
+    assert [e.conditions.ready for e in eps.endpoints] == [True, None, None]
+    dep = models.DNSEndpoint.model_validate(
+        {
+            "metadata": {"name": "d", "namespace": "default"},
+            "spec": {
+                "endpoints": [
+                    {"dnsName": "t.example.org", "recordType": "TXT", "targets": ["v=1"], "recordTTL": 30,
+                     "labels": {"owner": "x"}, "providerSpecific": [{"name": "a", "value": "b"}]},
+                    {"dnsName": "a.example.org", "recordType": "A", "targets": None},
+                ]
+            },
+        }
+    )
+    assert [(e.dns_name, e.record_type, e.targets, e.record_ttl) for e in dep.spec.endpoints] == [
+        ("t.example.org", "TXT", ("v=1",), 30),
+        ("a.example.org", "A", (), 0),
+    ]

@@ -23,7 +23,7 @@ from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.connection import Connection
 from k8sgw.kubeapi.errors import ApiUnreachableError, GoneError
 from k8sgw.kubeapi.events import Deleted, KubeEvent, Synced, Upserted
-from k8sgw.kubeapi.kinds import INGRESS, SERVICE
+from k8sgw.kubeapi.kinds import INGRESS, KINDS, SERVICE
 from k8sgw.kubeapi.watch import (
     RetryPolicy,
     WatchState,
@@ -183,7 +183,7 @@ async def test_paginated_list_then_events(autojump_clock):
             lines.send_nowait(line("MODIFIED", ing("d", rv="12", host="e.example.org")))
             assert (await events.receive()).obj.spec.rules[0].host == "e.example.org"
             lines.send_nowait(line("DELETED", ing("a", rv="13")))
-            assert await events.receive() == Deleted("Ingress", "default", "a")
+            assert await events.receive() == Deleted("Ingress", "default", "a", "13")
 
     p = api.params
     assert p[0] == {"limit": "500", "labelSelector": "app=web"}
@@ -331,21 +331,43 @@ async def test_401_logged_and_retried_with_backoff(autojump_clock, caplog):
     assert [r.getMessage().rsplit(" in ", 1)[1] for r in errors] == ["0.8s", "1.6s", "3.2s"]
 
 
-async def test_403_names_the_rbac_rule(autojump_clock, caplog):
+async def test_403_names_the_rbac_rule_once_and_does_not_block_readiness(autojump_clock, caplog):
     api = FakeApi()
-    api.status(403, "Forbidden", 'services is forbidden: User "system:serviceaccount:dns:k8sgw" cannot list')
+    for _ in range(3):
+        api.status(403, "Forbidden", 'services is forbidden: User "system:serviceaccount:dns:k8sgw" cannot list')
+    api.list([ing("a")], rv="10")  # the ClusterRole was fixed meanwhile (Service kind, any item)
+    api.watch()
+    with trio.fail_after(600):
+        async with watching(api, kind=SERVICE) as events:
+            skipped = await events.receive()
+            assert isinstance(skipped, Synced) and skipped.objects == ()  # readiness is not blocked
+            served = await events.receive()
+            assert isinstance(served, Synced) and served.kind == "Service"
+    interval = POLICY.forbidden_recheck_interval
+    assert api.times[:4] == pytest.approx([0, interval, 2 * interval, 3 * interval])
+    (record,) = [r for r in caplog.records if r.levelno >= logging.WARNING]  # one line, not one per try
+    assert record.levelno == logging.WARNING
+    message = record.getMessage()
+    assert message.startswith("watch Service: 403 Forbidden: services is forbidden")
+    assert "RBAC must allow list and watch on services" in message
+    assert 'resources: ["services"], verbs: ["list", "watch"]' in message
+    assert api.log[0][1].url.path == "/api/v1/services"
+
+
+async def test_tlsroute_falls_back_to_v1alpha2_when_v1_is_not_served(autojump_clock):
+    api = FakeApi()
+    api.status(404, "NotFound", "the server could not find the requested resource")
     api.list([], rv="10")
     api.watch()
     with trio.fail_after(60):
-        async with watching(api, kind=SERVICE) as events:
-            assert isinstance(await events.receive(), Synced)
-    (record,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert record.levelno == logging.ERROR
-    message = record.getMessage()
-    assert message.startswith("watch Service: 403 Forbidden: services is forbidden")
-    assert "RBAC must allow list/watch on services" in message
-    assert message.endswith("relist in 0.8s")
-    assert api.log[0][1].url.path == "/api/v1/services"
+        async with watching(api, kind=KINDS["TLSRoute"]) as events:
+            synced = await events.receive()
+    assert isinstance(synced, Synced) and synced.kind == "TLSRoute"
+    assert [r.url.path for _, r in api.log[:2]] == [
+        "/apis/gateway.networking.k8s.io/v1/tlsroutes",
+        "/apis/gateway.networking.k8s.io/v1alpha2/tlsroutes",
+    ]
+    assert api.times[:2] == pytest.approx([0, 0])  # the fallback is tried at once
 
 
 async def test_429_retry_after_honoured(autojump_clock):

@@ -46,7 +46,7 @@ def exists(store: RecordStore, name: str) -> bool:
 @pytest.fixture
 def store():
     s = RecordStore(ZoneSettings(ZONES), ["Ingress", "Service"], clock=lambda: 1000.0)
-    s.apply([Synced("Ingress", ()), Synced("Service", ())])
+    s.apply([Synced("Ingress", ()), Synced("Service", ()), Synced("EndpointSlice", ())])
     return s
 
 
@@ -56,6 +56,8 @@ def test_ready_only_after_every_kind_synced():
     s.apply([Synced("Ingress", ())])
     assert not s.current.ready
     s.apply([Synced("Service", ())])
+    assert not s.current.ready  # Services need their EndpointSlices (resolve-endpoints)
+    s.apply([Synced("EndpointSlice", ())])
     assert s.current.ready
 
 
@@ -145,7 +147,7 @@ def test_invalid_address_is_skipped_and_logged(store, caplog):
 
 def test_serial_rises_on_change_only_and_versions_count_publishes(store):
     first = store.current
-    store.apply([Upserted("Ingress", ingress("a", ["a.example.org"], ["192.0.2.1"]))])
+    store.apply([Upserted("Ingress", _with_rv(ingress("a", ["a.example.org"], ["192.0.2.1"]), "20"))])
     second = store.current
     assert second.serial > first.serial and second.version == first.version + 1
     soa = second.rdatas(dns.name.from_text("example.org."), dns.rdatatype.SOA)[0]
@@ -154,9 +156,41 @@ def test_serial_rises_on_change_only_and_versions_count_publishes(store):
     assert store.current is second
 
 
-def test_serial_starts_from_the_clock():
-    s = RecordStore(ZoneSettings(ZONES), [], clock=lambda: 1_700_000_000.5)
+def _with_rv(obj, rv: str):
+    return obj.model_copy(update={"metadata": obj.metadata.model_copy(update={"resource_version": rv})})
+
+
+def test_serial_follows_the_resource_version_so_instances_agree():
+    def run(batches):
+        s = RecordStore(ZoneSettings(ZONES), ["Ingress", "Service"])
+        for batch in batches:
+            s.apply(batch)
+        assert s.current.ready
+        return s.current.serial
+
+    synced = [Synced("Ingress", (), "100"), Synced("Service", (), "100"), Synced("EndpointSlice", (), "100")]
+    change = Upserted("Ingress", _with_rv(ingress("a", ["a.example.org"], ["192.0.2.1"]), "105"))
+    gone = Deleted("Ingress", "default", "a", "107")
+    # The same events, grouped differently (one instance batches, the other does not): one serial.
+    assert run([synced, [change], [gone]]) == run([synced[:1], synced[1:], [change, gone]]) == 107
+    # A restart lists at a resourceVersion at least as high: the serial never goes back.
+    assert run([[Synced(kind, (), "107") for kind in ("Ingress", "Service", "EndpointSlice")]]) == 107
+
+
+def test_serial_rises_on_a_relist_that_only_dropped_objects():
+    s = RecordStore(ZoneSettings(ZONES), ["Ingress"])
+    s.apply([Synced("Ingress", (_with_rv(ingress("a", ["a.example.org"], ["192.0.2.1"]), "50"),), "60")])
+    assert s.current.serial == 60
+    s.apply([Synced("Ingress", (), "64")])  # deleted while disconnected: the relist's revision is newer
+    assert s.current.serial == 64
+
+
+def test_serial_from_the_clock_when_resource_versions_are_not_numbers():
+    s = RecordStore(ZoneSettings(ZONES), ["Ingress"], clock=lambda: 1_700_000_000.5)
+    s.apply([Synced("Ingress", (ingress("a", ["a.example.org"], ["192.0.2.1"]),), "opaque-token")])
     assert s.current.serial == 1_700_000_000
+    s.apply([Deleted("Ingress", "default", "a", "another-token")])
+    assert s.current.serial == 1_700_000_001  # the clock did not move: one more per change
 
 
 def test_published_maps_are_never_mutated(store):
@@ -176,3 +210,111 @@ async def test_consume_publishes_one_map_per_batch(store, nursery):
         current = await store.wait_until(lambda m: m.get(dns.name.from_text("i4.example.org.")) is not None)
     assert current.version == version + 1  # five queued events, one publish
     await send.aclose()
+
+
+# --- every source: cross-kind indexes, nameserver hosts, TTLs, CNAMEs -------------------------
+
+from k8sgw.kubeapi.models import DNSEndpoint, EndpointSlice, Gateway, HTTPRoute  # noqa: E402
+
+ALL = ["HTTPRoute", "TLSRoute", "GRPCRoute", "Ingress", "Service", "DNSEndpoint"]
+
+
+def gateway(name, ip, ns="infra"):
+    return Gateway.model_validate(
+        {"metadata": {"name": name, "namespace": ns}, "spec": {"gatewayClassName": "x", "listeners": [{"name": "h"}]},
+         "status": {"addresses": [{"value": ip}]}}
+    )
+
+
+def httproute(name, host, gw, ns="infra"):
+    return HTTPRoute.model_validate(
+        {"metadata": {"name": name, "namespace": ns}, "spec": {"hostnames": [host], "parentRefs": [{"name": gw}]}}
+    )
+
+
+def dnsendpoint(name, dns_name, rtype, targets, ttl=0):
+    return DNSEndpoint.model_validate(
+        {"metadata": {"name": name, "namespace": "default"},
+         "spec": {"endpoints": [{"dnsName": dns_name, "recordType": rtype, "targets": targets, "recordTTL": ttl}]}}
+    )
+
+
+@pytest.fixture
+def full():
+    s = RecordStore(ZoneSettings(("example.org.",), apex="dns1.kube-system", secondary="ns2.kube-system"), ALL)
+    assert s.kinds == (*ALL, "Gateway", "EndpointSlice")
+    s.apply([Synced(k, ()) for k in s.kinds])
+    assert s.current.ready
+    return s
+
+
+def test_gateway_change_retranslates_only_its_routes(full, monkeypatch):
+    full.apply([Upserted("HTTPRoute", httproute("r1", "a.example.org", "gw1")),
+                Upserted("HTTPRoute", httproute("r2", "b.example.org", "gw2"))])
+    assert not exists(full, "a.example.org.")  # the Gateway is not known yet
+    full.apply([Upserted("Gateway", gateway("gw1", "192.0.2.1")), Upserted("Gateway", gateway("gw2", "192.0.2.2"))])
+    assert addrs(full, "a.example.org.") == ["192.0.2.1"] and addrs(full, "b.example.org.") == ["192.0.2.2"]
+    calls = []
+    translate = full._translate
+    monkeypatch.setattr(full, "_translate", lambda kind, key, touched: (calls.append((kind, key)), translate(kind, key, touched)))
+    full.apply([Upserted("Gateway", gateway("gw1", "192.0.2.11"))])
+    assert calls == [("HTTPRoute", ("infra", "r1"))]
+    assert addrs(full, "a.example.org.") == ["192.0.2.11"] and addrs(full, "b.example.org.") == ["192.0.2.2"]
+    full.apply([Upserted("HTTPRoute", httproute("r1", "a.example.org", "gw2"))])  # re-parented
+    calls.clear()
+    full.apply([Deleted("Gateway", "infra", "gw1")])
+    assert calls == []
+    assert addrs(full, "a.example.org.") == ["192.0.2.2"]
+
+
+def test_endpointslice_change_retranslates_its_service(full):
+    svc = service("hl", [], type_="ClusterIP", annotations={"k8s-gateway.dns/resolve-endpoints": "true"})
+    full.apply([Upserted("Service", svc)])
+    assert not exists(full, "hl.default.example.org.")
+
+    def eps(name, ips):
+        return EndpointSlice.model_validate(
+            {"metadata": {"name": name, "namespace": "default", "labels": {"kubernetes.io/service-name": "hl"}},
+             "addressType": "IPv4", "endpoints": [{"addresses": [ip]} for ip in ips]})
+
+    full.apply([Upserted("EndpointSlice", eps("hl-1", ["192.0.2.1"])), Upserted("EndpointSlice", eps("hl-2", ["192.0.2.2", "192.0.2.1"]))])
+    assert addrs(full, "hl.default.example.org.") == ["192.0.2.1", "192.0.2.2"]
+    full.apply([Deleted("EndpointSlice", "default", "hl-2")])
+    assert addrs(full, "hl.default.example.org.") == ["192.0.2.1"]
+
+
+def test_nameserver_hosts_own_their_names_and_below_is_nxdomain(full):
+    full.apply([
+        Upserted("Service", service("dns1", ["192.0.2.53"], ns="kube-system", type_="ClusterIP",
+                                    annotations={"coredns.io/hostname": "other.example.org"})),
+        Upserted("Service", service("ns2", [], ns="kube-system", external_ips=["192.0.2.54"])),
+        Upserted("Ingress", ingress("steal", ["dns1.kube-system.example.org", "x.dns1.kube-system.example.org"], ["192.0.2.9"])),
+        Upserted("DNSEndpoint", dnsendpoint("steal", "ns2.kube-system.example.org", "A", ["192.0.2.9"])),
+    ])
+    assert addrs(full, "dns1.kube-system.example.org.") == ["192.0.2.53"]
+    assert addrs(full, "ns2.kube-system.example.org.") == ["192.0.2.54"]
+    assert not exists(full, "x.dns1.kube-system.example.org.")
+    assert not exists(full, "other.example.org.")  # ClusterIP without resolve-endpoints claims nothing
+    full.apply([Upserted("Service", service("dns1", ["192.0.2.63"], ns="kube-system"))])
+    assert addrs(full, "dns1.kube-system.example.org.") == ["192.0.2.63"]
+
+
+def test_dnsendpoint_ttls_and_precedence(full):
+    full.apply([Upserted("DNSEndpoint", dnsendpoint("t", "t.example.org", "TXT", ["a"], ttl=30)),
+                Upserted("DNSEndpoint", dnsendpoint("t2", "t.example.org", "TXT", ["b"], ttl=20))])
+    node = full.current.get(dns.name.from_text("t.example.org."))
+    assert node.ttls == {dns.rdatatype.TXT: 20} and len(node.rrsets[dns.rdatatype.TXT]) == 2
+    full.apply([Upserted("DNSEndpoint", dnsendpoint("w", "web.example.org", "A", ["192.0.2.9"]))])
+    full.apply([Upserted("Gateway", gateway("gw", "192.0.2.1")), Upserted("HTTPRoute", httproute("r", "web.example.org", "gw"))])
+    assert addrs(full, "web.example.org.") == ["192.0.2.1"]  # HTTPRoute before DNSEndpoint
+    full.apply([Deleted("HTTPRoute", "infra", "r")])
+    assert addrs(full, "web.example.org.") == ["192.0.2.9"]
+
+
+def test_cname_never_shares_a_name(full):
+    full.apply([Upserted("DNSEndpoint", dnsendpoint("c", "c.example.org", "CNAME", ["t.example.net"])),
+                Upserted("DNSEndpoint", dnsendpoint("a", "c.example.org", "A", ["192.0.2.1"]))])
+    node = full.current.get(dns.name.from_text("c.example.org."))
+    assert set(node.rrsets) == {dns.rdatatype.A}
+    full.apply([Deleted("DNSEndpoint", "default", "a")])
+    assert [str(r) for r in full.current.rdatas(dns.name.from_text("c.example.org."), dns.rdatatype.CNAME)] == ["t.example.net."]

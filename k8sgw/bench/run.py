@@ -1,0 +1,429 @@
+"""`python -m k8sgw.bench`: the benchmark of issue 6, end to end, in one command.
+
+Phases, each with a fresh dev API server (in this process, on trio) and k8sgw as a separate
+process (`python -m k8sgw -conf <generated Corefile>`), pinned to CPU 1 while this process and the
+load generator keep to the other CPUs:
+
+1. throughput: a cluster of `--objects` (half LoadBalancer Services, half Ingresses); dnsperf
+   against k8sgw and NSD (same names from a zone file) over UDP, UDP with EDNS, TCP, then UDP at
+   half of each server's maximum rate while probe.py times single queries (p50/p99).
+2. scale, at `--small-objects` and `--scale-objects`: time from process start to the last names
+   answering, VmRSS once synced, and `--changes` single changes applied to the DevCluster in this
+   process, each timed until k8sgw answers the new address (a tight UDP poll).
+
+It measures; it changes nothing in k8sgw. No timed assertions live here: the report says PASS or
+MISS against the targets, and the exit status is 0 whenever the measurement itself worked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+
+import httpx
+import trio
+
+from k8sgw.bench import cluster as synth
+from k8sgw.bench.load import LoadResult, python_load, run_dnsperf
+from k8sgw.bench.profile import PySpy, summarise
+from k8sgw.bench.report import Results, ScaleResult, machine_facts, render, write_json
+from k8sgw.bench.servers import (
+    CpuMeter,
+    Server,
+    addresses,
+    ask,
+    read_rss_mb,
+    start_k8sgw,
+    start_nsd,
+    taskset,
+    wait_answers,
+)
+from k8sgw.devapi.kubeconfig import write_kubeconfig
+from k8sgw.devapi.server import serve_devapi
+from k8sgw.devapi.store import DevCluster
+
+__all__ = ["main", "parser"]
+
+logger = logging.getLogger(__name__)
+
+QUERY_LINES = 2000
+MODES = ("udp", "udp+edns", "tcp")
+PROBE_RATE = 2000.0  # queries/s of the latency probe: 2,000 samples a second, a small share of the load
+SYNC_TIMEOUT = 600.0  # seconds; 50k objects take a few, a broken build never answers
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m k8sgw.bench", description=__doc__.split("\n\n")[0].strip("`"))
+    p.add_argument(
+        "--objects", type=int, default=2000, help="objects in the throughput cluster (default 2000)"
+    )
+    p.add_argument(
+        "--scale-objects",
+        type=int,
+        default=None,
+        help="objects in the large scale cluster (default 50000; --quick 5000)",
+    )
+    p.add_argument(
+        "--small-objects", type=int, default=1000, help="objects in the small scale cluster (default 1000)"
+    )
+    p.add_argument(
+        "--duration", type=float, default=None, help="seconds per load run (default 10; --quick 2)"
+    )
+    p.add_argument(
+        "--changes",
+        type=int,
+        default=None,
+        help="single changes timed per scale cluster (default 20; --quick 5)",
+    )
+    p.add_argument("--clients", type=int, default=4, help="dnsperf -c: client sockets (default 4)")
+    p.add_argument("--outstanding", type=int, default=100, help="dnsperf -q: queries in flight (default 100)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="short runs for CI: 2 s per load run, 5,000 objects at scale, 5 changes",
+    )
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--no-nsd", action="store_true", help="do not run NSD (k8sgw only, no ratios)")
+    p.add_argument("--no-throughput", action="store_true", help="skip the load runs")
+    p.add_argument("--no-scale", action="store_true", help="skip the scale runs")
+    p.add_argument(
+        "--loadgen",
+        choices=["auto", "dnsperf", "python"],
+        default="auto",
+        help="load generator: dnsperf, or a Python client (a lower bound); auto: dnsperf when installed",
+    )
+    p.add_argument("--server-cpu", type=int, default=1, help="the CPU the servers are pinned to (default 1)")
+    p.add_argument(
+        "--py-spy",
+        dest="py_spy",
+        type=Path,
+        metavar="DIR",
+        help="record k8sgw with py-spy during the UDP and TCP runs and the largest sync; "
+        "folded stacks and a summary go to DIR",
+    )
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep configs, zone, query file and logs here (default: a temp dir, removed)",
+    )
+    p.add_argument(
+        "--k8sgw-log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="k8sgw's -log.level during the run (default warning: logging is not what is measured)",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.duration is None:
+        args.duration = 2.0 if args.quick else 10.0
+    if args.scale_objects is None:
+        args.scale_objects = 5000 if args.quick else 50_000
+    if args.changes is None:
+        args.changes = 5 if args.quick else 20
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        results = trio.run(run, args, args.workdir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="k8sgw-bench-") as tmp:
+            results = trio.run(run, args, Path(tmp))
+    print(render(results), flush=True)
+    if args.py_spy is not None:
+        summary = (
+            "\n\n".join(results.profiles) or "py-spy recorded nothing (is it installed? pip install py-spy)"
+        )
+        (args.py_spy / "summary.txt").write_text(summary + "\n")
+        print(f"\npy-spy profiles of k8sgw (folded stacks in {args.py_spy}):\n{summary}")
+    if args.json is not None:
+        write_json(results, args.json)
+        print(f"results written to {args.json}")
+    return 0
+
+
+def cpu_plan(server_cpu: int) -> tuple[str | None, set[int] | None]:
+    """(taskset list for the servers, CPUs for everything else); (None, None) on one CPU."""
+    try:
+        available = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return None, None
+    if len(available) < 2 or server_cpu not in available:
+        return None, None
+    return str(server_cpu), set(available) - {server_cpu}
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> Results:
+    server_cpus, load_cpus = cpu_plan(args.server_cpu)
+    if load_cpus is not None:
+        os.sched_setaffinity(0, load_cpus)  # the dev API server and the probes stay off the server's CPU
+    load_cpu_list = ",".join(map(str, sorted(load_cpus))) if load_cpus else None
+    use_dnsperf = args.loadgen == "dnsperf" or (
+        args.loadgen == "auto" and shutil.which("dnsperf") is not None
+    )
+    if args.loadgen == "dnsperf" and shutil.which("dnsperf") is None:
+        raise SystemExit("--loadgen dnsperf: dnsperf is not installed (apt-get install dnsperf)")
+    use_nsd = not args.no_nsd and shutil.which("nsd") is not None
+    tool = (
+        f"dnsperf -c {args.clients} -q {args.outstanding}"
+        if use_dnsperf
+        else f"Python client, {args.outstanding} in flight"
+    )
+    pinning = (
+        f"servers on CPU {server_cpus}, load on CPU {load_cpu_list}"
+        if server_cpus
+        else "no CPU pinning (one CPU)"
+    )
+    results = Results(
+        machine=machine_facts(),
+        settings={
+            "objects": args.objects,
+            "small_objects": args.small_objects,
+            "scale_objects": args.scale_objects,
+            "duration": args.duration,
+            "changes": args.changes,
+            "loadgen": "dnsperf" if use_dnsperf else "python",
+            "clients": args.clients,
+            "outstanding": args.outstanding,
+            "server_cpus": server_cpus,
+            "load_cpus": load_cpu_list,
+            "summary": (
+                f"{args.objects:,} objects ({args.objects // 2:,} LoadBalancer Services + "
+                f"{args.objects - args.objects // 2:,} Ingresses) in {synth.ZONE}; {QUERY_LINES:,} queries "
+                f"(80% A, 10% AAAA, 10% NXDOMAIN); {tool}, {args.duration:g} s per run; {pinning}"
+            ),
+        },
+    )
+    if not use_dnsperf:
+        results.notes.append(
+            "dnsperf is not installed: the Python client's rates are a lower bound, not the server's maximum"
+        )
+    if not use_nsd and not args.no_nsd:
+        results.notes.append("NSD is not installed: no k8sgw/NSD ratios (apt-get install nsd)")
+    if not args.no_throughput:
+        await throughput(
+            args, workdir / "throughput", results, use_dnsperf, use_nsd, server_cpus, load_cpu_list
+        )
+    if not args.no_scale:
+        for size in dict.fromkeys((args.small_objects, args.scale_objects)):
+            results.scale.append(
+                await scale(args, workdir / f"scale-{size}", size, server_cpus, results.profiles)
+            )
+    return results
+
+
+def make_cluster(count: int) -> DevCluster:
+    """A DevCluster holding the synthetic objects (no history kept: k8sgw lists, then watches)."""
+    cluster = DevCluster(history_size=1000)
+    for obj in synth.objects(count):
+        cluster.apply(obj)
+    return cluster
+
+
+async def _start_cluster(nursery: trio.Nursery, workdir: Path, count: int) -> tuple[DevCluster, str, Path]:
+    await trio.Path(workdir).mkdir(parents=True, exist_ok=True)
+    cluster = make_cluster(count)
+    url = await nursery.start(partial(serve_devapi, cluster, host="127.0.0.1", port=0))
+    return cluster, url, write_kubeconfig(workdir / "kubeconfig", url)
+
+
+def _sample_names(count: int) -> list[str]:
+    """The last Service and the last Ingress: when both answer, both kinds have synced."""
+    services, ingresses = count // 2, count - count // 2
+    names = synth.names(count)
+    picks = []
+    if services:
+        picks.append(names[services - 1].fqdn)
+    if ingresses:
+        picks.append(names[-1].fqdn)
+    return picks
+
+
+async def throughput(
+    args: argparse.Namespace,
+    workdir: Path,
+    results: Results,
+    use_dnsperf: bool,
+    use_nsd: bool,
+    server_cpus: str | None,
+    load_cpus: str | None,
+) -> None:
+    lines = synth.query_lines(args.objects, QUERY_LINES)
+    query_file = workdir / "queries.txt"
+    async with trio.open_nursery() as nursery:
+        _, _, kubeconfig = await _start_cluster(nursery, workdir, args.objects)
+        query_file.write_text("\n".join(lines) + "\n")
+        servers: list[Server] = [
+            await start_k8sgw(
+                nursery, workdir / "k8sgw", kubeconfig, cpus=server_cpus, log_level=args.k8sgw_log_level
+            )
+        ]
+        await wait_answers(servers[0], _sample_names(args.objects), sync_timeout=SYNC_TIMEOUT)
+        if use_nsd:
+            servers.append(await start_nsd(nursery, workdir / "nsd", args.objects, cpus=server_cpus))
+
+        server_cpu = int(server_cpus) if server_cpus is not None else None
+
+        async def load(server: Server, mode: str, **kw) -> LoadResult:
+            if server.process.returncode is not None:
+                raise RuntimeError(f"{server.name} exited {server.process.returncode}:\n{server.log_tail()}")
+            meter = CpuMeter(server_cpu, server.pid)
+            spy = None
+            if args.py_spy is not None and server.name == "k8sgw" and "passes" not in kw and "rate" not in kw:
+                spy = await PySpy.start(
+                    server.pid, args.py_spy / f"k8sgw-{mode}.folded", duration=args.duration
+                )
+            if use_dnsperf:
+                out = workdir / f"dnsperf-{server.name}-{mode}.txt"
+                result = await run_dnsperf(
+                    server.port,
+                    query_file,
+                    mode=mode,
+                    duration=kw.pop("duration", args.duration),
+                    clients=args.clients,
+                    outstanding=args.outstanding,
+                    cpus=load_cpus,
+                    out_file=out,
+                    **kw,
+                )
+            else:
+                kw.pop("passes", None)
+                result = await python_load(
+                    server.port,
+                    lines,
+                    mode=mode,
+                    duration=kw.pop("duration", args.duration),
+                    outstanding=args.outstanding,
+                    **kw,
+                )
+            result.server_cpu_pct, result.other_cpu_pct = meter.stop()
+            if spy is not None and (folded := await spy.stop()) is not None:
+                results.profiles.append(summarise(folded))
+            return result
+
+        async def latency(server: Server, rate: float) -> LoadResult:
+            """Background load at `rate` minus the probe's share, and the probe timing its own queries."""
+            probe_seconds = max(0.5, args.duration - 1)
+            background: list[LoadResult] = []
+
+            async def run_background() -> None:
+                background.append(await load(server, "udp", rate=max(1.0, rate - PROBE_RATE)))
+
+            async with trio.open_nursery() as inner:
+                inner.start_soon(run_background)
+                await trio.sleep(min(0.5, args.duration / 4))  # the load reaches its rate first
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "k8sgw.bench.probe",
+                    str(server.port),
+                    str(PROBE_RATE),
+                    f"{probe_seconds:g}",
+                    str(query_file),
+                ]
+                proc = await trio.run_process(taskset(load_cpus, cmd), capture_stdout=True, check=True)
+            probe = json.loads(proc.stdout)
+            result = background[0]
+            result.mode = "latency"
+            result.rate = rate
+            result.lost += probe["lost"]
+            result.p50_ms, result.p99_ms = probe["p50_ms"], probe["p99_ms"]
+            result.p999_ms, result.max_ms = probe["p999_ms"], probe["max_ms"]
+            result.probe = (
+                f"probe.py: {probe['sent']:,} queries at {PROBE_RATE:g}/s one at a time"
+                f"{' (SCHED_FIFO)' if probe['realtime'] else ''}, beside {result.command}"
+            )
+            return result
+
+        for server in servers:  # warm-up: one pass through the file, so caches are filled alike
+            await load(server, "udp", passes=1, duration=min(args.duration, 5))
+            await load(server, "udp+edns", passes=1, duration=min(args.duration, 5))
+        for mode in MODES:  # interleaved, so drift (thermal, neighbours) hits both servers alike
+            for server in servers:
+                results.throughput.setdefault(server.name, {})[mode] = await load(server, mode)
+        for server in servers:
+            results.throughput[server.name]["latency"] = await latency(
+                server, results.throughput[server.name]["udp"].qps / 2
+            )
+        nursery.cancel_scope.cancel()
+
+
+async def scale(
+    args: argparse.Namespace, workdir: Path, count: int, server_cpus: str | None, profiles: list[str]
+) -> ScaleResult:
+    result = ScaleResult(objects=count)
+    async with trio.open_nursery() as nursery:
+        cluster, url, kubeconfig = await _start_cluster(nursery, workdir, count)
+        result.devapi_list_s = await time_list(url)
+        k8sgw = await start_k8sgw(
+            nursery, workdir / "k8sgw", kubeconfig, cpus=server_cpus, log_level=args.k8sgw_log_level
+        )
+        spy = None
+        if args.py_spy is not None and count == args.scale_objects:
+            spy = await PySpy.start(k8sgw.pid, args.py_spy / f"k8sgw-sync-{count}.folded")
+        with trio.fail_after(SYNC_TIMEOUT):
+            while await ask(k8sgw.port, f"dns1.kube-system.{synth.ZONE}") is None:
+                if k8sgw.process.returncode is not None:
+                    raise RuntimeError(f"k8sgw exited {k8sgw.process.returncode}:\n{k8sgw.log_tail()}")
+                await trio.sleep(0.005)
+        result.listening_s = time.monotonic() - k8sgw.started_at
+        synced_at = await wait_answers(k8sgw, _sample_names(count), sync_timeout=SYNC_TIMEOUT)
+        result.synced_s = synced_at - k8sgw.started_at
+        if spy is not None and (folded := await spy.stop()) is not None:
+            profiles.append(summarise(folded))
+        await trio.sleep(0.5)  # let the first map's garbage go before reading memory
+        result.rss_mb, result.hwm_mb = read_rss_mb(k8sgw.pid)
+        result.update_ms = await time_changes(cluster, k8sgw, count, args.changes)
+        nursery.cancel_scope.cancel()
+    return result
+
+
+async def time_list(url: str) -> float:
+    """Seconds for one paginated LIST (500 per page, as k8sgw asks) of Services and of Ingresses."""
+    start = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(60.0)) as client:
+        for path in ("/api/v1/services", "/apis/networking.k8s.io/v1/ingresses"):
+            token = None
+            while True:
+                params = {"limit": 500, **({"continue": token} if token else {})}
+                page = (await client.get(path, params=params)).raise_for_status().json()
+                token = page["metadata"].get("continue")
+                if not token:
+                    break
+    return time.perf_counter() - start
+
+
+async def time_changes(cluster: DevCluster, k8sgw: Server, count: int, changes: int) -> list[float]:
+    """Move `changes` Ingresses to a new address, one at a time; each is timed from the write to the
+    DevCluster until k8sgw answers the new address (a UDP query every ~0.1 ms until it does)."""
+    ingresses = [n for n in synth.names(count) if n.kind == "Ingress"]
+    if not ingresses:
+        return []
+    timings = []
+    for k in range(changes):
+        name = ingresses[-1 - (k % len(ingresses))]
+        new_ip = f"198.19.254.{k % 250 + 1}"
+        if new_ip in addresses(await ask(k8sgw.port, name.fqdn, reply_timeout=1)):
+            new_ip = f"198.19.253.{k % 250 + 1}"
+        start = time.monotonic()
+        cluster.apply(synth.changed_ingress(name, new_ip))
+        with trio.fail_after(10):
+            while new_ip not in addresses(await ask(k8sgw.port, name.fqdn, reply_timeout=0.05)):
+                pass
+        timings.append((time.monotonic() - start) * 1000)
+        await trio.sleep(0.05)  # one change at a time: no batching of consecutive changes
+    return timings
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

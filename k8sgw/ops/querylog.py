@@ -1,0 +1,267 @@
+"""The query log of the ``log`` directive: CoreDNS's log formats, one line per query.
+
+    192.0.2.1:41234 - 4242 "A IN web.example.com. udp 52 false 1232" NOERROR qr,aa,rd 68 0.000131s
+
+Reads only what a log line needs straight from the wire messages (header, question, the OPT
+record), without building dnspython messages, so a logged query costs microseconds. Placeholders
+follow CoreDNS's replacer: ``{>header}`` ones are case-insensitive, an unknown ``{>x}`` becomes
+``-``, any other unknown ``{x}`` is left as written, and an empty value is ``-``.
+
+Logged at INFO on the logger "k8sgw.query", so ``-log.level warning`` silences it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import dns.exception
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+
+from k8sgw.config.ops import COMMON_LOG_FORMAT, LOG_CLASSES, LogConfig
+
+__all__ = ["QUERY_LOGGER", "QueryLogger", "WireSummary", "classify", "format_entry", "summarize"]
+
+QUERY_LOGGER = "k8sgw.query"
+
+_HEADER = struct.Struct("!HHHHHH")
+_RR_FIXED = struct.Struct("!HHIH")  # type, class, ttl, rdlength
+_OPT, _SOA, _NS = 41, 6, 2
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+_FLAGS = (("qr", 0x8000), ("aa", 0x0400), ("tc", 0x0200), ("rd", 0x0100), ("ra", 0x0080), ("z", 0x0040),
+          ("ad", 0x0020), ("cd", 0x0010))
+
+
+@dataclass(frozen=True, slots=True)
+class WireSummary:
+    """What a log line needs from one DNS message; None where the wire did not say."""
+
+    size: int
+    id: int
+    flags: int
+    opcode: int
+    rcode: int
+    """Including the extended bits from OPT (BADVERS = 16)."""
+    ancount: int
+    qname: dns.name.Name | None
+    qtype: int | None
+    qclass: int | None
+    edns_payload: int | None
+    """The OPT record's UDP payload size; None = no OPT."""
+    do: bool
+    authority_soa: bool
+    authority_ns: bool
+
+
+def summarize(wire: bytes) -> WireSummary | None:
+    """Read header, question and OPT from a DNS message; None when not even the header is there."""
+    if len(wire) < 12:
+        return None
+    msg_id, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
+    qname = qtype = qclass = payload = None
+    do = soa = ns = False
+    ext_rcode = 0
+    try:
+        offset = 12
+        if qdcount:
+            labels, offset = _read_name(wire, offset)
+            qname = dns.name.Name(labels)
+            qtype, qclass = struct.unpack_from("!HH", wire, offset)
+            offset += 4
+            for _ in range(qdcount - 1):
+                offset = _skip_name(wire, offset) + 4
+        for index in range(ancount + nscount + arcount):
+            offset = _skip_name(wire, offset)
+            rdtype, rdclass, ttl, rdlength = _RR_FIXED.unpack_from(wire, offset)
+            offset += _RR_FIXED.size + rdlength
+            if index < ancount:
+                continue
+            if index < ancount + nscount:
+                soa = soa or rdtype == _SOA
+                ns = ns or rdtype == _NS
+            elif rdtype == _OPT:
+                payload, ext_rcode, do = rdclass, ttl >> 24, bool(ttl & 0x8000)
+    except (struct.error, IndexError, ValueError, dns.exception.DNSException):
+        pass  # truncated or malformed past the header: log what was read
+    return WireSummary(
+        size=len(wire), id=msg_id, flags=flags, opcode=(flags >> 11) & 0xF, rcode=(ext_rcode << 4) | (flags & 0xF),
+        ancount=ancount, qname=qname, qtype=qtype, qclass=qclass, edns_payload=payload, do=do,
+        authority_soa=soa, authority_ns=ns,
+    )
+
+
+def _read_name(wire: bytes, offset: int) -> tuple[list[bytes], int]:
+    labels: list[bytes] = []
+    end = None
+    for _ in range(128):  # a loop of compression pointers must end
+        length = wire[offset]
+        if length >= 0xC0:
+            if end is None:
+                end = offset + 2
+            offset = ((length & 0x3F) << 8) | wire[offset + 1]
+            continue
+        if length > 63:
+            raise ValueError("bad label type")
+        if length == 0:
+            labels.append(b"")
+            return labels, offset + 1 if end is None else end
+        labels.append(bytes(wire[offset + 1 : offset + 1 + length]))
+        if offset + 1 + length > len(wire):
+            raise ValueError("truncated label")
+        offset += 1 + length
+    raise ValueError("compression loop")
+
+
+def _skip_name(wire: bytes, offset: int) -> int:
+    while True:
+        length = wire[offset]
+        if length >= 0xC0:
+            return offset + 2
+        if length == 0:
+            return offset + 1
+        offset += 1 + length
+
+
+def classify(reply: WireSummary | None) -> str:
+    """CoreDNS's response class: "success", "denial" (NXDOMAIN, NODATA) or "error"."""
+    if reply is None:
+        return "error"
+    if reply.rcode == dns.rcode.NXDOMAIN:
+        return "denial"
+    if reply.rcode != dns.rcode.NOERROR:
+        return "error"
+    if reply.ancount > 0 or (reply.authority_ns and not reply.authority_soa):  # an answer or a referral
+        return "success"
+    return "denial"
+
+
+def _wire(message: bytes | dns.message.Message | None) -> bytes | None:
+    if message is None or isinstance(message, bytes | bytearray | memoryview):
+        return None if message is None else bytes(message)
+    return message.to_wire()
+
+
+def format_entry(
+    query: bytes | dns.message.Message | WireSummary,
+    reply: bytes | dns.message.Message | WireSummary | None,
+    *,
+    remote: tuple[str, int],
+    proto: str,
+    duration: float,
+    fmt: str = COMMON_LOG_FORMAT,
+    clock: Callable[[], float] = time.time,
+) -> str:
+    """One log line for ``query`` and its ``reply`` (None: no reply was sent).
+
+    Args:
+        query, reply: wire bytes (cheapest), dnspython messages, or ``summarize`` results.
+        remote: the client's (address, port).
+        proto: "udp" or "tcp".
+        duration: seconds taken to answer.
+        fmt: a CoreDNS log format (``LogConfig.format``).
+        clock: for ``{when}``.
+    """
+    q = query if isinstance(query, WireSummary) else summarize(_wire(query) or b"")
+    r = reply if isinstance(reply, WireSummary) or reply is None else summarize(_wire(reply) or b"")
+    host, port = remote[0], remote[1]
+    values: dict[str, str] = {
+        "{remote}": f"[{host}]" if ":" in host else host,
+        "{port}": str(port),
+        "{proto}": proto,
+        "{when}": time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(clock())),
+    }
+    if q is not None:
+        values["{>id}"] = str(q.id)
+        values["{>opcode}"] = str(q.opcode)
+        values["{size}"] = str(q.size)
+        values["{>do}"] = "true" if q.do else "false"
+        # CoreDNS edns.Size: 64 KiB over TCP, else the client's payload, at least 512.
+        values["{>bufsize}"] = "65535" if proto == "tcp" else str(max(q.edns_payload or 0, 512))
+        if q.qname is not None:
+            values["{name}"] = q.qname.to_text()
+            values["{type}"] = dns.rdatatype.to_text(q.qtype)
+            values["{class}"] = dns.rdataclass.to_text(q.qclass)
+    if r is not None:
+        values["{rcode}"] = _rcode_text(r.rcode)
+        values["{rsize}"] = str(r.size)
+        values["{>rflags}"] = ",".join(name for name, bit in _FLAGS if r.flags & bit)
+        values["{duration}"] = _seconds(duration)
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token.startswith("{>"):
+            return values.get(token.lower()) or "-"
+        if token in values or token in _KNOWN:
+            return values.get(token) or "-"
+        return token
+
+    return _PLACEHOLDER.sub(replace, fmt)
+
+
+_KNOWN = frozenset(
+    "{remote} {port} {proto} {when} {size} {name} {type} {class} {rcode} {rsize} {duration}".split()
+)
+
+
+def _rcode_text(rcode: int) -> str:
+    try:
+        return dns.rcode.to_text(dns.rcode.Rcode(rcode))
+    except ValueError:
+        return str(rcode)
+
+
+def _seconds(duration: float) -> str:
+    # Go: strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s", with nanosecond resolution.
+    text = format(Decimal(repr(round(max(duration, 0.0), 9))), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text + "s"
+
+
+class QueryLogger:
+    """Applies one ``log`` directive: scope by name, filter by response class, format, log.
+
+    Args:
+        cfg: the directive's model.
+        logger: where lines go (default "k8sgw.query", at INFO).
+    """
+
+    def __init__(self, cfg: LogConfig, logger: logging.Logger | None = None) -> None:
+        self.cfg = cfg
+        self.logger = logger or logging.getLogger(QUERY_LOGGER)
+        self._all_names = "." in cfg.names
+        self._all_classes = cfg.classes >= frozenset(LOG_CLASSES)
+        self._scopes = tuple(dns.name.from_text(n) for n in cfg.names)
+
+    def log(
+        self,
+        query: bytes,
+        reply: bytes | None,
+        *,
+        remote: tuple[str, int],
+        proto: str,
+        duration: float,
+    ) -> None:
+        """Log one query and its reply (None: dropped) if the directive selects it."""
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        q = summarize(query)
+        if q is None:
+            return
+        if not self._all_names and (q.qname is None or not any(q.qname.is_subdomain(s) for s in self._scopes)):
+            return
+        r = summarize(reply) if reply is not None else None
+        if not self._all_classes and classify(r) not in self.cfg.classes:
+            return
+        self.logger.info(
+            "%s", format_entry(q, r, remote=remote, proto=proto, duration=duration, fmt=self.cfg.format)
+        )

@@ -1,0 +1,222 @@
+"""The benchmark harness end to end at toy sizes: it runs, and its numbers come out and are sane.
+
+No performance target is asserted here (a timed unit test fails on a busy machine, not on a slow
+k8sgw); `python -m k8sgw.bench` is where the targets are judged. dnsperf and NSD are used when
+installed; without them the harness falls back to its Python client and k8sgw alone, and that path
+is tested on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from k8sgw.bench import cluster
+from k8sgw.bench.load import parse_dnsperf, percentile
+from k8sgw.bench.report import Results, ScaleResult, render
+
+TINY = [
+    "--objects",
+    "100",
+    "--small-objects",
+    "40",
+    "--scale-objects",
+    "100",
+    "--duration",
+    "1",
+    "--changes",
+    "2",
+]
+
+
+def run_bench(tmp_path, *extra: str) -> tuple[str, dict]:
+    out_json = tmp_path / "results.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "k8sgw.bench",
+            *TINY,
+            "--json",
+            str(out_json),
+            "--workdir",
+            str(tmp_path / "work"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout, json.loads(out_json.read_text())
+
+
+def assert_sane_scale(results: dict) -> None:
+    assert [s["objects"] for s in results["scale"]] == [40, 100]
+    for s in results["scale"]:
+        assert 0 < s["listening_s"] <= s["synced_s"]
+        assert s["rss_mb"] > 10 and s["hwm_mb"] >= s["rss_mb"] * 0.9
+        assert len(s["update_ms"]) == 2 and all(t > 0 for t in s["update_ms"])
+        assert s["devapi_list_s"] > 0
+
+
+def assert_sane_run(run: dict) -> None:
+    assert run["qps"] > 0
+    assert run["completed"] > 0 and run["sent"] >= run["completed"]
+    assert isinstance(run["lost"], int) and run["lost"] >= 0
+    assert run["rcodes"].get("NOERROR", 0) > 0 and run["rcodes"].get("NXDOMAIN", 0) > 0
+
+
+def test_with_the_tools_installed(tmp_path):
+    """dnsperf against k8sgw and NSD (when NSD is installed): every row of the table is filled."""
+    if shutil.which("dnsperf") is None:
+        pytest.skip("dnsperf is not installed; test_python_client_k8sgw_only covers the fallback")
+    stdout, results = run_bench(tmp_path)
+    servers = ["k8sgw", "NSD"] if shutil.which("nsd") else ["k8sgw"]
+    assert list(results["throughput"]) == servers
+    for server in servers:
+        for mode in ("udp", "udp+edns", "tcp"):
+            assert_sane_run(results["throughput"][server][mode])
+        latency = results["throughput"][server]["latency"]
+        assert latency["rate"] > 0
+        assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    assert_sane_scale(results)
+    assert "UDP queries/s" in stdout and "TCP queries/s" in stdout and "p99 ms" in stdout
+    assert "VmRSS once synced, MB" in stdout and "change → answer" in stdout
+    assert ("k8sgw/NSD" in stdout) == ("NSD" in servers)
+    assert {c["verdict"] for c in results["checks"]} <= {"PASS", "MISS", "info"}
+    assert results["machine"]["nproc"] >= 1 and results["machine"]["python"]
+
+
+def test_python_client_k8sgw_only(tmp_path):
+    """Without dnsperf and NSD: the Python client against k8sgw, no ratios, the same table."""
+    stdout, results = run_bench(tmp_path, "--loadgen", "python", "--no-nsd", "--no-scale")
+    assert list(results["throughput"]) == ["k8sgw"]
+    for mode in ("udp", "udp+edns", "tcp"):
+        assert_sane_run(results["throughput"]["k8sgw"][mode])
+        assert results["throughput"]["k8sgw"][mode]["tool"] == "python"
+    assert results["throughput"]["k8sgw"]["latency"]["p99_ms"] > 0
+    assert "lower bound" in stdout
+    assert not any("NSD" in c["name"] for c in results["checks"])
+
+
+# ---- the pure parts ------------------------------------------------------------------------------
+
+DNSPERF_UDP = b"""\
+DNS Performance Testing Tool
+Version 2.10.0
+
+[Status] Testing complete (time limit)
+
+Statistics:
+
+  Queries sent:         489450
+  Queries completed:    489440 (100.00%)
+  Queries lost:         10 (0.00%)
+
+  Response codes:       NOERROR 440496 (90.00%), NXDOMAIN 48944 (10.00%)
+  Average packet size:  request 33, response 97
+  Run time (s):         2.003466
+  Queries per second:   244301.625283
+
+  Average Latency (s):  0.000322 (min 0.000006, max 0.008529)
+  Latency StdDev (s):   0.000173
+
+"""
+
+DNSPERF_TCP_TAIL = b"""
+Connection Statistics:
+
+  Reconnections:        0
+
+  Average Latency (s):  0.000991 (min 0.000204, max 0.001280)
+  Latency StdDev (s):   0.000525
+"""
+
+
+def test_parse_dnsperf_summary():
+    r = parse_dnsperf(DNSPERF_UDP, "udp")
+    assert (r.sent, r.completed, r.lost) == (489450, 489440, 10)
+    assert r.qps == pytest.approx(244301.625283)
+    assert r.rcodes == {"NOERROR": 440496, "NXDOMAIN": 48944}
+    assert r.avg_latency_ms == pytest.approx(0.322)
+
+
+def test_parse_dnsperf_tcp_reads_the_query_statistics_not_the_connection_ones():
+    r = parse_dnsperf(DNSPERF_UDP + DNSPERF_TCP_TAIL, "tcp")
+    assert r.qps == pytest.approx(244301.625283) and r.avg_latency_ms == pytest.approx(0.322)
+
+
+def test_parse_dnsperf_verbose_lines_give_percentiles():
+    lines = b"".join(b"> NOERROR a.bench.example A 0.%06d\n" % (i * 10) for i in range(1, 101))
+    r = parse_dnsperf(lines + DNSPERF_UDP, "udp")
+    assert (
+        r.p50_ms == pytest.approx(0.5) and r.p99_ms == pytest.approx(0.99) and r.max_ms == pytest.approx(1.0)
+    )
+
+
+def test_parse_dnsperf_failure_is_an_error():
+    with pytest.raises(ValueError, match="no statistics"):
+        parse_dnsperf(b"Error: could not open datafile\n", "udp")
+
+
+def test_percentile_nearest_rank():
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
+    assert math.isnan(percentile([], 50))
+
+
+def test_query_mix_and_zone_agree():
+    lines = cluster.query_lines(2000, 2000)
+    assert len(lines) == 2000
+    types = [line.split()[1] for line in lines]
+    assert types.count("AAAA") == 200
+    assert sum(line.startswith("nx-") for line in lines) == 200
+    zone = cluster.zone_text(2000)
+    existing = {n.fqdn for n in cluster.names(2000)}
+    assert all(line.split()[0] in existing for line in lines if not line.startswith("nx-"))
+    assert zone.count(" IN AAAA ") == 200 and zone.count(" IN A ") == 2001  # + the apex glue
+    aaaa = [line.split()[0] for line in lines if line.endswith("AAAA")]
+    with_v6 = {n.fqdn for n in cluster.names(2000) if n.ipv6}
+    assert sum(name in with_v6 for name in aaaa) == 100  # half answer AAAA, half NODATA
+
+
+def test_objects_match_names():
+    objs = list(cluster.objects(10))
+    assert len(objs) == 11  # + the apex Service
+    kinds = [o["kind"] for o in objs[1:]]
+    assert kinds.count("Service") == 5 and kinds.count("Ingress") == 5
+    for o in objs:
+        for ing in o["status"]["loadBalancer"]["ingress"]:
+            assert ing["ip"].startswith(("198.18.", "198.19.", "2001:2:"))
+
+
+def test_render_marks_targets():
+    results = Results(
+        machine={
+            "nproc": 2,
+            "cpu_model": "x",
+            "python": "3.11",
+            "kernel": "k",
+            "k8sgw": "0",
+            "dnsperf": None,
+            "nsd": None,
+        },
+        settings={"summary": "s", "objects": 10},
+        scale=[
+            ScaleResult(1000, rss_mb=60, update_ms=[2, 3]),
+            ScaleResult(50_000, rss_mb=300, update_ms=[2, 150]),
+        ],
+    )
+    text = render(results)
+    assert "MISS" in text and "RSS at 50,000 objects" in text
+    verdicts = {c.name: c.verdict for c in results.checks()}
+    assert verdicts["RSS at 50,000 objects"] == "MISS" and verdicts["RSS at 1,000 objects"] == "info"
+    assert verdicts["change→answer worst of 2, 1,000 objects"] == "PASS"
+    assert verdicts["change→answer worst of 2, 50,000 objects"] == "MISS"
