@@ -36,14 +36,14 @@ class FastPath:
         """Same bytes as handle_wire(wire, view, udp=udp), from the cache when it can."""
         return self.handle_udp(wire) if udp else self.handle_tcp(wire)
 
-    def handle_udp(self, wire: bytes) -> bytes | Pending | None:
+    def handle_udp(self, wire: bytes, addr: object = None) -> bytes | Pending | None:
         self._check_generation()
         tail = self._udp.get(wire[2:])
         if tail is not None:
             return wire[:2] + tail
         return self._answer(wire, True, self._udp)
 
-    def handle_tcp(self, wire: bytes) -> bytes | Pending | None:
+    def handle_tcp(self, wire: bytes, addr: object = None) -> bytes | Pending | None:
         self._check_generation()
         tail = self._tcp.get(wire[2:])
         if tail is not None:

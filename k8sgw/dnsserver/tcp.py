@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Callable
 from typing import NoReturn
 
 import trio
 
-from k8sgw.dnsserver.wire import Pending
+from k8sgw.dnsserver.wire import Handler, Pending
 
 __all__ = ["TcpLimits", "serve_tcp"]
 
@@ -33,7 +32,7 @@ class TcpLimits:
 
 async def serve_tcp(
     sock: trio.socket.SocketType,
-    handle: Callable[[bytes], bytes | Pending | None],
+    handle: Handler,
     *,
     limits: TcpLimits | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
@@ -41,7 +40,7 @@ async def serve_tcp(
     """Serve DNS over TCP on a bound socket (sockets.bind_dns_sockets), which it closes when done.
 
     Args:
-        handle: query bytes → reply bytes, None (no reply; the connection is then closed), or
+        handle: (query bytes, client address) → reply bytes, None (no reply; the connection is then closed), or
             Pending (forwarded; awaited here).
 
     Returns:
@@ -64,9 +63,10 @@ async def serve_tcp(
 
 
 async def _serve_connection(
-    stream: trio.SocketStream, handle: Callable[[bytes], bytes | Pending | None], limits: TcpLimits, slots: trio.Semaphore
+    stream: trio.SocketStream, handle: Handler, limits: TcpLimits, slots: trio.Semaphore
 ) -> None:
     buffer = bytearray()
+    peer = stream.socket.getpeername()
     try:
         async with stream:
             while True:
@@ -75,7 +75,7 @@ async def _serve_connection(
                     message = await _read_exactly(stream, buffer, size)
                 if idle.cancelled_caught:
                     return  # idle (or a slow writer): close
-                reply = handle(message)
+                reply = handle(message, peer)
                 if isinstance(reply, Pending):
                     reply = await reply.reply()  # in order: pipelined replies keep their sequence
                 if reply is None:

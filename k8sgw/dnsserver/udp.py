@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
 from typing import NoReturn
 
 import trio
 
-from k8sgw.dnsserver.wire import Pending
+from k8sgw.dnsserver.wire import Handler, Pending
 
 __all__ = ["serve_udp"]
 
@@ -23,14 +22,14 @@ FAIRNESS_BATCH = 64
 
 async def serve_udp(
     sock: trio.socket.SocketType,
-    handle: Callable[[bytes], bytes | Pending | None],
+    handle: Handler,
     *,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Serve DNS over UDP on a bound socket (sockets.bind_dns_sockets), which it closes when done.
 
     Args:
-        handle: query bytes → reply bytes (already fitted to the client's payload size), None to
+        handle: (query bytes, client address) → reply bytes (already fitted to the client's payload size), None to
             drop, or Pending (forwarded): its reply is sent from a task of its own when it is ready,
             so one slow upstream never holds up the answers k8sgw gives itself.
 
@@ -52,7 +51,7 @@ async def serve_udp(
 
 
 async def _serve(
-    sock: socket.socket, handle: Callable[[bytes], bytes | Pending | None], pending: trio.Nursery
+    sock: socket.socket, handle: Handler, pending: trio.Nursery
 ) -> NoReturn:
     served = 0
     while True:
@@ -64,7 +63,7 @@ async def _serve(
         except (ConnectionResetError, ConnectionRefusedError):
             continue  # an ICMP error about an earlier reply
         try:
-            reply = handle(data)
+            reply = handle(data, addr)
         except Exception:
             logger.exception("UDP query from %s failed", addr[0])
             continue

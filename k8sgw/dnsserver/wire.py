@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import dns.exception
 import dns.flags
@@ -20,7 +22,7 @@ import dns.rdataclass
 
 from k8sgw.dnsserver.answer import OUR_PAYLOAD, Block, View, answer, make_reply, shuffle_addresses
 
-__all__ = ["MAX_TCP_SIZE", "Pending", "handle_wire"]
+__all__ = ["MAX_TCP_SIZE", "Handler", "Pending", "handle_wire"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,10 @@ class Pending:
         if self.block.loadbalance:
             shuffle_addresses(response)
         return _encode(response, self.query, udp=self.udp)
+
+
+Handler = Callable[[bytes, Any], "bytes | Pending | None"]
+"""What a server calls per message: (query bytes, client address) → reply bytes, Pending or None."""
 
 
 def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | Pending | None:

@@ -7,7 +7,6 @@ what the upstream knows and counts what it was asked.
 from __future__ import annotations
 
 import socket
-from functools import partial
 
 import dns.asyncquery
 import dns.flags
@@ -44,11 +43,11 @@ class Upstream_:
     def _record(self, wire: bytes, log: list[str]) -> None:
         log.append(str(dns.message.from_wire(wire).question[0].name))
 
-    def handle_udp(self, wire: bytes):
+    def handle_udp(self, wire: bytes, addr=None):
         self._record(wire, self.udp_queries)
         return handle_wire(wire, self.view, udp=True)
 
-    def handle_tcp(self, wire: bytes):
+    def handle_tcp(self, wire: bytes, addr=None):
         self._record(wire, self.tcp_queries)
         return handle_wire(wire, self.view, udp=False)
 
@@ -169,8 +168,8 @@ dns1.kube-system.example.org. 60 IN A 192.0.2.53
 
 async def serve_view(nursery, view: View) -> tuple[str, int]:
     udp, tcp = await bind_dns_sockets("127.0.0.1", 0)
-    addr = await nursery.start(serve_udp, udp, partial(lambda w: handle_wire(w, view, udp=True)))
-    await nursery.start(serve_tcp, tcp, partial(lambda w: handle_wire(w, view, udp=False)))
+    addr = await nursery.start(serve_udp, udp, lambda w, a: handle_wire(w, view, udp=True))
+    await nursery.start(serve_tcp, tcp, lambda w, a: handle_wire(w, view, udp=False))
     return addr
 
 
@@ -251,8 +250,8 @@ async def test_loop_is_detected(nursery):
     loop = LoopDetector()
     fwd = Forwarder(forward_cfg(own), loop=loop, attempt_timeout=1)
     view = View([Block((dns.name.root,), None, fwd)])
-    await nursery.start(serve_udp, udp, lambda w: handle_wire(w, view, udp=True))
-    await nursery.start(serve_tcp, tcp, lambda w: handle_wire(w, view, udp=False))
+    await nursery.start(serve_udp, udp, lambda w, a: handle_wire(w, view, udp=True))
+    await nursery.start(serve_tcp, tcp, lambda w, a: handle_wire(w, view, udp=False))
     nursery.start_soon(fwd.resolve, loop.new_probe(dns.name.root))
     with trio.fail_after(10):
         await loop.detected.wait()

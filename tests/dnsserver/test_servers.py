@@ -21,11 +21,11 @@ from tests.zonetext import view_from_text
 VIEW, _ = view_from_text("web.example.org. 60 IN A 192.0.2.10")
 
 
-def handle_udp(wire: bytes) -> bytes | None:
+def handle_udp(wire: bytes, addr) -> bytes | None:
     return handle_wire(wire, VIEW, udp=True)
 
 
-def handle_tcp(wire: bytes) -> bytes | None:
+def handle_tcp(wire: bytes, addr) -> bytes | None:
     return handle_wire(wire, VIEW, udp=False)
 
 
