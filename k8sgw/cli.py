@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from functools import partial
 
 import trio
 
@@ -91,13 +92,25 @@ def setup_logging(level: str) -> None:
 
 
 async def run(cfg: Config) -> None:
-    """Serve until SIGINT or SIGTERM, then cancel everything and return."""
-    from k8sgw.app import serve  # after config: a -validate run never imports the network stack
+    """Serve until SIGINT or SIGTERM, then cancel everything and return.
 
+    SIGTERM with `health { lameduck D }`: keep answering DNS for D (with /ready at 503, so load
+    balancers stop sending new clients), then stop. A second signal, or SIGINT, stops at once.
+    """
+    from k8sgw.app import serve  # after config: a -validate run never imports the network stack
+    from k8sgw.ops.endpoints import lameduck_seconds
+
+    draining = trio.Event()
+    lameduck = lameduck_seconds(cfg)
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            await nursery.start(serve, cfg)
+            await nursery.start(partial(serve, cfg, draining=draining))
             async for signum in signals:
+                if signum == signal.SIGTERM and lameduck > 0 and not draining.is_set():
+                    logger.info("SIGTERM: lameduck for %.1fs: answering DNS, /ready says 503", lameduck)
+                    draining.set()
+                    nursery.cancel_scope.deadline = trio.current_time() + lameduck
+                    continue
                 logger.info("%s: shutting down", signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()
                 break

@@ -40,6 +40,7 @@ class ScaleResult:
     devapi_list_s: float | None = None  # one paginated LIST (500/page) of every kind, before k8sgw starts
     listening_s: float | None = None  # process start → first DNS reply (any rcode)
     synced_s: float | None = None  # process start → the last names answer
+    sync_cpu_s: float | None = None  # k8sgw's own CPU time by then (the rest is waiting for the API)
     rss_mb: float | None = None
     hwm_mb: float | None = None
     update_ms: list[float] = field(default_factory=list)
@@ -288,6 +289,7 @@ def render(results: Results) -> str:
         row("dev API LIST, all pages, s", [x.devapi_list_s for x in sc], ".2f", "", "info")
         row("start → listening, s", [x.listening_s for x in sc], ".2f", "", "info")
         row("start → last name answers, s", [x.synced_s for x in sc], ".2f", "", "info")
+        row("  k8sgw CPU time by then, s", [x.sync_cpu_s for x in sc], ".2f", "", "info")
         rss_ok = big.rss_mb is not None and big.rss_mb <= TARGET_RSS_MB
         rss_gated = big.objects >= TARGET_RSS_AT
         row(

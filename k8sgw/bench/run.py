@@ -41,6 +41,7 @@ from k8sgw.bench.servers import (
     Server,
     addresses,
     ask,
+    process_ticks,
     read_rss_mb,
     start_k8sgw,
     start_nsd,
@@ -62,7 +63,10 @@ SYNC_TIMEOUT = 600.0  # seconds; 50k objects take a few, a broken build never an
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m k8sgw.bench", description=__doc__.split("\n\n")[0].strip("`"))
+    p = argparse.ArgumentParser(
+        prog="python -m k8sgw.bench",
+        description="The benchmark of issue 6: k8sgw next to NSD under dnsperf, and k8sgw at 50k objects.",
+    )
     p.add_argument(
         "--objects", type=int, default=2000, help="objects in the throughput cluster (default 2000)"
     )
@@ -90,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
         "--quick",
         action="store_true",
         help="short runs for CI: 2 s per load run, 5,000 objects at scale, 5 changes",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=1, help="run each load N times and keep the fastest (default 1)"
     )
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     p.add_argument("--no-nsd", action="store_true", help="do not run NSD (k8sgw only, no ratios)")
@@ -192,6 +199,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> Results:
             "scale_objects": args.scale_objects,
             "duration": args.duration,
             "changes": args.changes,
+            "repeat": args.repeat,
             "loadgen": "dnsperf" if use_dnsperf else "python",
             "clients": args.clients,
             "outstanding": args.outstanding,
@@ -200,7 +208,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> Results:
             "summary": (
                 f"{args.objects:,} objects ({args.objects // 2:,} LoadBalancer Services + "
                 f"{args.objects - args.objects // 2:,} Ingresses) in {synth.ZONE}; {QUERY_LINES:,} queries "
-                f"(80% A, 10% AAAA, 10% NXDOMAIN); {tool}, {args.duration:g} s per run; {pinning}"
+                f"(80% A, 10% AAAA, 10% NXDOMAIN); {tool}, {args.duration:g} s per run"
+                + (f", best of {args.repeat}" if args.repeat > 1 else "")
+                + f"; {pinning}"
             ),
         },
     )
@@ -348,9 +358,13 @@ async def throughput(
         for server in servers:  # warm-up: one pass through the file, so caches are filled alike
             await load(server, "udp", passes=1, duration=min(args.duration, 5))
             await load(server, "udp+edns", passes=1, duration=min(args.duration, 5))
-        for mode in MODES:  # interleaved, so drift (thermal, neighbours) hits both servers alike
-            for server in servers:
-                results.throughput.setdefault(server.name, {})[mode] = await load(server, mode)
+        for _ in range(args.repeat):  # best of N: on a shared machine the best run is the least disturbed
+            for mode in MODES:  # interleaved, so drift (thermal, neighbours) hits both servers alike
+                for server in servers:
+                    run = await load(server, mode)
+                    best = results.throughput.setdefault(server.name, {}).get(mode)
+                    if best is None or run.qps > best.qps:
+                        results.throughput[server.name][mode] = run
         for server in servers:
             results.throughput[server.name]["latency"] = await latency(
                 server, results.throughput[server.name]["udp"].qps / 2
@@ -379,6 +393,7 @@ async def scale(
         result.listening_s = time.monotonic() - k8sgw.started_at
         synced_at = await wait_answers(k8sgw, _sample_names(count), sync_timeout=SYNC_TIMEOUT)
         result.synced_s = synced_at - k8sgw.started_at
+        result.sync_cpu_s = process_ticks(k8sgw.pid) / os.sysconf("SC_CLK_TCK")
         if spy is not None and (folded := await spy.stop()) is not None:
             profiles.append(summarise(folded))
         await trio.sleep(0.5)  # let the first map's garbage go before reading memory

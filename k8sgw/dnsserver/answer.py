@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import dns.edns
 import dns.flags
@@ -67,12 +67,14 @@ class Block:
         authority: k8s_gateway, if the block has it.
         forwarder: `forward`, if the block has it (anything with covers(name); the I/O is in forward.py).
         loadbalance: shuffle A/AAAA records in every answer (`loadbalance`).
+        log: the block's `log` directive, read by ops/instrument.py (answer() ignores it).
     """
 
     zones: tuple[dns.name.Name, ...]
     authority: Authority | None = None
     forwarder: Forwards | None = None
     loadbalance: bool = False
+    log: Any = None
 
 
 class Forwards(Protocol):
@@ -89,10 +91,14 @@ class View:
         )
 
     def block_for(self, name: dns.name.Name) -> Block | None:
+        return self.zone_for(name)[1]
+
+    def zone_for(self, name: dns.name.Name) -> tuple[dns.name.Name | None, Block | None]:
+        """The longest server-block zone containing name, and its block (None, None: no block)."""
         for zone, block in self._by_zone:
             if name.is_subdomain(zone):
-                return block
-        return None
+                return zone, block
+        return None, None
 
 
 def make_reply(query: dns.message.Message, rcode: int = dns.rcode.NOERROR) -> dns.message.Message:

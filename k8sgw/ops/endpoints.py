@@ -7,6 +7,7 @@ the same address share one listener (``health :8080`` and ``ready :8080`` both w
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -29,6 +30,8 @@ __all__ = [
     "ready_route",
     "serve_endpoints",
 ]
+
+logger = logging.getLogger(__name__)
 
 HEALTH_PATH, READY_PATH, METRICS_PATH = "/health", "/ready", "/metrics"
 _TEXT = "text/plain; charset=utf-8"
@@ -128,6 +131,7 @@ async def serve_endpoints(
     async with trio.open_nursery() as nursery:
         for (host, port), paths in plan.items():
             address = await nursery.start(serve_ops, host, port, {p: routes[p] for p in paths})
+            logger.info("serving %s on %s port %d", " ".join(paths), *address)
             for path in paths:
                 bound.setdefault(path, []).append(address)
         task_status.started({path: tuple(addresses) for path, addresses in bound.items()})

@@ -288,6 +288,11 @@ class Metrics:
         self._tracked.append(tracked)
         return _StoreWatchObserver(tracked, self._clock)
 
+    def forget_stores(self, stores: Iterable[Any]) -> None:
+        """Stop reporting these stores (a reload replaced them)."""
+        gone = {id(s) for s in stores}
+        self._tracked = [t for t in self._tracked if id(t.store) not in gone]
+
     # -- scraping ---------------------------------------------------------------------------------
 
     def render(self) -> bytes:

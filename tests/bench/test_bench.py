@@ -63,7 +63,7 @@ def assert_sane_scale(results: dict) -> None:
         assert 0 < s["listening_s"] <= s["synced_s"]
         assert s["rss_mb"] > 10 and s["hwm_mb"] >= s["rss_mb"] * 0.9
         assert len(s["update_ms"]) == 2 and all(t > 0 for t in s["update_ms"])
-        assert s["devapi_list_s"] > 0
+        assert s["devapi_list_s"] > 0 and s["sync_cpu_s"] > 0
 
 
 def assert_sane_run(run: dict) -> None:
