@@ -362,12 +362,5 @@ def _start_indexer(
     nursery.start_soon(store.consume, events_recv)
     with events_send:  # each watcher holds a clone; the original closes here
         for kind_name in store.kinds:
-            watch = partial(watch_forever, policy=policy, **_observer_kw(observer))
+            watch = partial(watch_forever, policy=policy, observer=observer)
             nursery.start_soon(watch, client, KINDS[kind_name], events_send.clone(), name=f"watch {kind_name}")
-
-
-def _observer_kw(observer: Any) -> dict[str, Any]:
-    # watch_forever takes an observer for the watch metrics once kubeapi/watch.py has it.
-    import inspect
-
-    return {"observer": observer} if "observer" in inspect.signature(watch_forever).parameters else {}

@@ -28,6 +28,7 @@ from k8sgw.config.models import (
 )
 from k8sgw.config.parser import Directive, RawServerBlock
 from k8sgw.config.registry import Context, count_args, parser_for, registered
+from k8sgw.labels import parse_label_selector
 
 __all__ = ["build_config", "supported_directives"]
 
@@ -321,43 +322,19 @@ def _gateway_classes(d: Directive, zones: tuple[str, ...], ctx: Context) -> tupl
     return "gateway_classes", _class_names(d, ctx)
 
 
-# Label selector syntax (k8s.io/apimachinery/pkg/labels): KEY is [prefix/]name, a VALUE
-# is at most 63 characters: alphanumerics with -_. inside.
-_SEL_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-_SEL_KEY = rf"(?:[a-z0-9](?:[-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_SEL_NAME}"
-_SEL_VALUE = rf"(?:{_SEL_NAME})?"
-_REQUIREMENT = re.compile(
-    rf"""\s*(?:
-        !\s*{_SEL_KEY}                                            # !key
-      | {_SEL_KEY}\s*(?:==|=|!=)\s*{_SEL_VALUE}                   # key=value, key!=value
-      | {_SEL_KEY}\s+(?:in|notin)\s*\(\s*{_SEL_NAME}(?:\s*,\s*{_SEL_NAME})*\s*\)   # key in (a,b)
-      | {_SEL_KEY}\s*[<>]\s*[0-9]+                                 # key>3 (integer values)
-      | {_SEL_KEY}                                                 # key
-    )\s*""",
-    re.VERBOSE,
-)
-
-
-def _split_requirements(selector: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(selector):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            parts.append(selector[start:i])
-            start = i + 1
-    parts.append(selector[start:])
-    return parts
-
-
 def _service_label_selectors(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
     count_args(d, ctx, 'one or more label selectors like "app=web"', 1, None)
     for tok in d.args:
-        if not all(_REQUIREMENT.fullmatch(req) for req in _split_requirements(tok.text)):
+        try:
+            if not tok.text.strip():
+                raise ValueError("empty")  # an empty selector would select every Service
+            parse_label_selector(tok.text)
+        except ValueError:
             raise ctx.error(
                 f'serviceLabelSelectors: invalid label selector "{tok.text}" (expected comma-separated '
                 "key, !key, key=value, key==value, key!=value, key in (a,b) or key notin (a,b))",
                 tok.line,
-            )
+            ) from None
     return "service_label_selectors", tuple(dict.fromkeys(t.text.strip() for t in d.args))
 
 

@@ -36,7 +36,10 @@ import dns.rdtypes.ANY.TXT
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 
+from k8sgw.labels import LabelSelector, parse_label_selector
+
 __all__ = [
+    "wants_endpoints",
     "GATEWAY_API_GROUP",
     "HOSTNAME_ANNOTATIONS",
     "IGNORE_LABEL",
@@ -83,81 +86,6 @@ GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 
 _MAX_TTL = 2**31 - 1  # RFC 2181 §8
 _TXT_CHUNK = 255  # one <character-string> (RFC 1035 §3.3)
-
-
-# --- label selectors (serviceLabelSelectors), matched here rather than by the API server ------
-
-_SEL_KEY = r"(?:[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?"
-_SEL_VALUE = r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
-_SEL_SET = re.compile(rf"\s*({_SEL_KEY})\s+(in|notin)\s*\(([^)]*)\)\s*")
-_SEL_EQ = re.compile(rf"\s*({_SEL_KEY})\s*(==|=|!=)\s*({_SEL_VALUE})\s*")
-_SEL_CMP = re.compile(rf"\s*({_SEL_KEY})\s*([<>])\s*([0-9]+)\s*")
-_SEL_EXISTS = re.compile(rf"\s*(!?)\s*({_SEL_KEY})\s*")
-
-Requirement = tuple[str, str, tuple[str, ...]]  # (key, operator, values)
-
-
-@dataclass(frozen=True, slots=True)
-class LabelSelector:
-    """A parsed Kubernetes label selector: every requirement must hold (k8s.io/apimachinery labels)."""
-
-    text: str
-    requirements: tuple[Requirement, ...]
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        for key, op, values in self.requirements:
-            value = labels.get(key)
-            if op == "exists":
-                ok = value is not None
-            elif op == "!exists":
-                ok = value is None
-            elif op in ("=", "==", "in"):
-                ok = value is not None and value in values
-            elif op in ("!=", "notin"):
-                ok = value is None or value not in values
-            else:  # "<" / ">": the label must hold an integer
-                try:
-                    number = int(value) if value is not None else None
-                except ValueError:
-                    number = None
-                ok = number is not None and (number < int(values[0]) if op == "<" else number > int(values[0]))
-            if not ok:
-                return False
-        return True
-
-
-def _split_requirements(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
-
-
-def parse_label_selector(text: str) -> LabelSelector:
-    """`a=b,c!=d,e in (f,g),h notin (i),j,!k,n>3` → LabelSelector. An empty selector matches all.
-
-    Raises:
-        ValueError: not a label selector (config/directives.py rejects these at parse time).
-    """
-    requirements: list[Requirement] = []
-    if text.strip():
-        for part in _split_requirements(text):
-            if m := _SEL_SET.fullmatch(part):
-                values = tuple(v.strip() for v in m.group(3).split(",") if v.strip())
-                requirements.append((m.group(1), m.group(2), values))
-            elif m := _SEL_EQ.fullmatch(part):
-                requirements.append((m.group(1), m.group(2), (m.group(3),)))
-            elif m := _SEL_CMP.fullmatch(part):
-                requirements.append((m.group(1), m.group(2), (m.group(3),)))
-            elif m := _SEL_EXISTS.fullmatch(part):
-                requirements.append((m.group(2), "!exists" if m.group(1) else "exists", ()))
-            else:
-                raise ValueError(f"invalid label selector {text!r}: cannot parse {part.strip()!r}")
-    return LabelSelector(text, tuple(requirements))
 
 
 # --- scope ------------------------------------------------------------------------------------
@@ -376,7 +304,7 @@ def service_names(obj: Any, scope: Scope) -> list[dns.name.Name]:
     return list(names)
 
 
-def _wants_endpoints(obj: Any) -> bool:
+def wants_endpoints(obj: Any) -> bool:
     return obj.metadata.annotations.get(RESOLVE_ENDPOINTS_ANNOTATION, "").strip().lower() == "true"
 
 
@@ -408,7 +336,7 @@ def service_claims(obj: Any, scope: Scope, related: Related = NO_RELATED) -> tup
         return ()
     if scope.service_selectors and not any(s.matches(obj.metadata.labels) for s in scope.service_selectors):
         return ()
-    if _wants_endpoints(obj):
+    if wants_endpoints(obj):
         rdatas = _ready_endpoint_addresses(obj, related.endpoint_slices(_key(obj)))
     elif obj.spec.type != "LoadBalancer":
         return ()

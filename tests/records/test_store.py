@@ -256,7 +256,7 @@ def test_gateway_change_retranslates_only_its_routes(full, monkeypatch):
     assert addrs(full, "a.example.org.") == ["192.0.2.1"] and addrs(full, "b.example.org.") == ["192.0.2.2"]
     calls = []
     translate = full._translate
-    monkeypatch.setattr(full, "_translate", lambda kind, key, touched: (calls.append((kind, key)), translate(kind, key, touched)))
+    monkeypatch.setattr(full, "_translate", lambda kind, key, touched, *obj: (calls.append((kind, key)), translate(kind, key, touched, *obj)))
     full.apply([Upserted("Gateway", gateway("gw1", "192.0.2.11"))])
     assert calls == [("HTTPRoute", ("infra", "r1"))]
     assert addrs(full, "a.example.org.") == ["192.0.2.11"] and addrs(full, "b.example.org.") == ["192.0.2.2"]
@@ -318,3 +318,13 @@ def test_cname_never_shares_a_name(full):
     assert set(node.rrsets) == {dns.rdatatype.A}
     full.apply([Deleted("DNSEndpoint", "default", "a")])
     assert [str(r) for r in full.current.rdatas(dns.name.from_text("c.example.org."), dns.rdatatype.CNAME)] == ["t.example.net."]
+
+
+def test_objects_nothing_depends_on_are_not_kept_whole(store):
+    store.apply([Upserted("Ingress", ingress("a", ["a.example.org"], ["192.0.2.1"]))])
+    store.apply([Upserted("Service", service("web", ["192.0.2.5"]))])
+    assert not isinstance(store._objects["Ingress"][("default", "a")], Ingress)
+    assert not isinstance(store._objects["Service"][("default", "web")], Service)
+    assert store.object_count("Ingress") == 1  # still counted, and still deletable
+    store.apply([Deleted("Ingress", "default", "a")])
+    assert not exists(store, "a.example.org.") and store.object_count("Ingress") == 0
