@@ -10,17 +10,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Deleted", "KubeEvent", "Synced", "Upserted"]
+__all__ = ["Deleted", "KubeEvent", "SyncPage", "Synced", "Upserted"]
 
 
 @dataclass(frozen=True, slots=True)
 class Synced:
-    """A complete list of one kind: replaces all objects of that kind; marks the kind ready."""
+    """A complete list of one kind (with the SyncPages since the first page): replaces all objects of
+    that kind; marks the kind ready."""
 
     kind: str
     objects: tuple[Any, ...]
     resource_version: str = ""
     """The list's resourceVersion ("" when unknown, e.g. a kind that is not served)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    """One page of a list in progress; the Synced that ends the list completes it.
+
+    Sending pages as they arrive keeps one page of objects in memory instead of a whole kind
+    (25,000 models at a time in a large cluster). Objects of the kind that none of the pages, nor
+    the final Synced, contained are removed when the Synced arrives.
+    """
+
+    kind: str
+    objects: tuple[Any, ...]
+    first: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,4 +57,4 @@ class Deleted:
     """The resourceVersion of the deletion (the DELETED event's object)."""
 
 
-KubeEvent = Synced | Upserted | Deleted
+KubeEvent = Synced | SyncPage | Upserted | Deleted

@@ -33,7 +33,7 @@ import dns.rdtypes.ANY.SOA
 import immutables
 import trio
 
-from k8sgw.kubeapi.events import Deleted, KubeEvent, Synced, Upserted
+from k8sgw.kubeapi.events import Deleted, KubeEvent, Synced, SyncPage, Upserted
 from k8sgw.records.recordmap import RecordMap, set_rrsets
 from k8sgw.records.sources import (
     PRECEDENCE,
@@ -203,6 +203,7 @@ class RecordStore:
         self._votes: dict[dns.name.Name, dict[str, Counter[_Vote]]] = {}
         self._ns_keys = settings.nameserver_service_keys()
         self._synced: set[str] = set()
+        self._paged: dict[str, set[ObjectKey]] = {}  # kind → keys listed so far in a paged sync
         self._changed = trio.Event()
         self._high_rv = 0
         self._clock_serials = False
@@ -253,12 +254,19 @@ class RecordStore:
             if event.kind not in self._objects:
                 logger.debug("event for disabled kind %s ignored", event.kind)
                 continue
-            if isinstance(event, Synced):
+            if isinstance(event, SyncPage):
+                seen = set() if event.first else self._paged.setdefault(event.kind, set())
+                self._paged[event.kind] = seen
+                self._put_all(event.kind, event.objects, seen, touched)
+            elif isinstance(event, Synced):
                 self._seen_version(event.resource_version)
-                self._replace_kind(event.kind, event.objects, touched)
+                seen = self._paged.pop(event.kind, set())
+                self._put_all(event.kind, event.objects, seen, touched)
+                for key in [k for k in self._objects[event.kind] if k not in seen]:
+                    self._put(event.kind, key, None, touched)  # gone while we were not watching
                 if event.kind not in self._synced:
                     self._synced.add(event.kind)
-                    logger.info("synced %s: %d objects", event.kind, len(event.objects))
+                    logger.info("synced %s: %d objects", event.kind, len(seen))
             elif isinstance(event, Upserted):
                 obj = event.obj
                 self._seen_version(obj.metadata.resource_version)
@@ -273,11 +281,12 @@ class RecordStore:
             self._publish(touched, ready)
         return self.current
 
-    def _replace_kind(self, kind: str, objects: Iterable[Any], touched: set[dns.name.Name]) -> None:
-        fresh = {(o.metadata.namespace, o.metadata.name): o for o in objects}
-        for key in [k for k in self._objects[kind] if k not in fresh]:
-            self._put(kind, key, None, touched)
-        for key, obj in fresh.items():
+    def _put_all(
+        self, kind: str, objects: Iterable[Any], seen: set[ObjectKey], touched: set[dns.name.Name]
+    ) -> None:
+        for obj in objects:
+            key = (obj.metadata.namespace, obj.metadata.name)
+            seen.add(key)
             self._put(kind, key, obj, touched)
 
     def _put(self, kind: str, key: ObjectKey, obj: Any | None, touched: set[dns.name.Name]) -> None:

@@ -328,3 +328,22 @@ def test_objects_nothing_depends_on_are_not_kept_whole(store):
     assert store.object_count("Ingress") == 1  # still counted, and still deletable
     store.apply([Deleted("Ingress", "default", "a")])
     assert not exists(store, "a.example.org.") and store.object_count("Ingress") == 0
+
+
+def test_paged_sync_applies_pages_and_drops_the_unlisted_at_the_end(store):
+    from k8sgw.kubeapi.events import SyncPage
+
+    store.apply([Upserted("Ingress", ingress("old", ["old.example.org"], ["192.0.2.9"]))])
+    store.apply([SyncPage("Ingress", (ingress("a", ["a.example.org"], ["192.0.2.1"]),), first=True)])
+    assert addrs(store, "a.example.org.") == ["192.0.2.1"]
+    assert exists(store, "old.example.org.")  # not yet: the list is not complete
+    store.apply([SyncPage("Ingress", (ingress("b", ["b.example.org"], ["192.0.2.2"]),), first=False)])
+    store.apply([Synced("Ingress", (ingress("c", ["c.example.org"], ["192.0.2.3"]),), "90")])
+    assert [addrs(store, f"{n}.example.org.") for n in "abc"] == [["192.0.2.1"], ["192.0.2.2"], ["192.0.2.3"]]
+    assert not exists(store, "old.example.org.")
+    # A relist that restarts (first=True again) forgets the pages of the abandoned one.
+    store.apply([SyncPage("Ingress", (ingress("a", ["a.example.org"], ["192.0.2.1"]),), first=True)])
+    store.apply([SyncPage("Ingress", (ingress("b", ["b.example.org"], ["192.0.2.2"]),), first=True)])
+    store.apply([Synced("Ingress", (), "95")])
+    assert not exists(store, "a.example.org.") and not exists(store, "c.example.org.")
+    assert addrs(store, "b.example.org.") == ["192.0.2.2"]
