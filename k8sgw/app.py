@@ -39,7 +39,7 @@ from k8sgw.kubeapi.kubeconfig import resolve_connection
 from k8sgw.kubeapi.watch import RetryPolicy, watch_forever
 from k8sgw.ops.endpoints import metrics_enabled, serve_endpoints
 from k8sgw.ops.instrument import instrument, needs_instrumenting
-from k8sgw.ops.metrics import NULL_WATCH_OBSERVER, Metrics
+from k8sgw.ops.metrics import Metrics
 from k8sgw.ops.reload import watch_corefile
 from k8sgw.records.store import RecordStore, ZoneSettings
 
@@ -91,9 +91,8 @@ async def serve(
         OSError: a listen address cannot be bound.
         LoopDetectedError: `loop` saw a forwarded query come back.
     """
-    runtime = _Runtime(
-        draining if draining is not None else trio.Event(), tcp_limits, watch_policy or RetryPolicy(), Metrics() if metrics_enabled(cfg) else None
-    )
+    draining = draining if draining is not None else trio.Event()
+    runtime = _Runtime(draining, tcp_limits, watch_policy or RetryPolicy())
     async with trio.open_nursery() as nursery:
         runtime.nursery = nursery
         generation = await runtime.start_generation(cfg)
@@ -130,11 +129,15 @@ class _Generation:
 
 
 class _Runtime:
-    def __init__(self, draining: trio.Event, tcp_limits, watch_policy: RetryPolicy, metrics: Metrics | None):
+    """The listeners, the current generation and the ops endpoints, across reloads."""
+
+    def __init__(self, draining: trio.Event, tcp_limits: TcpLimits | None, watch_policy: RetryPolicy) -> None:
         self.draining = draining
         self.tcp_limits = tcp_limits
         self.watch_policy = watch_policy
-        self.metrics = metrics
+        # One registry for the process, so counters survive reloads; a generation whose Corefile
+        # has no `prometheus` neither counts queries nor serves it.
+        self.metrics = Metrics()
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
         self.listeners: dict[Address, _Listener] = {}
         self.generation: _Generation | None = None
@@ -162,7 +165,7 @@ class _Runtime:
                         gw = server.gateway
                         settings = ZoneSettings.from_config(gw)
                         store = RecordStore(settings, gw.resources)
-                        observer = self.metrics.track_store(store.kinds, store) if self.metrics else NULL_WATCH_OBSERVER
+                        observer = self.metrics.track_store(store.kinds, store)
                         _start_indexer(nursery, store, clients[id(gw)], self.watch_policy, observer)
                         stores.append(store)
                         authority = Authority(settings, store, _names(gw.fallthrough))
@@ -188,9 +191,10 @@ class _Runtime:
         running = {**{ln.udp_address: ln for ln in self.listeners.values()}, **self.listeners}
         kept = {a: running[a] for a in generation.views if a in running}
         fresh = {a: await self._open_listener(a) for a in generation.views if a not in running}
+        metrics = self.metrics if metrics_enabled(generation.cfg) else None
         for address, view in generation.views.items():
             listener = kept.get(address) or fresh[address]
-            listener.handle_udp, listener.handle_tcp = self._handlers(listener, view)
+            listener.handle_udp, listener.handle_tcp = self._handlers(listener, view, metrics)
         for listener in self.listeners.values():
             if all(listener is not k for k in kept.values()):
                 listener.scope.cancel()
@@ -198,7 +202,7 @@ class _Runtime:
         for address in fresh:
             logger.info("serving DNS on %s port %d (udp and tcp)", *self.listeners[address].udp_address)
         old, self.generation = self.generation, generation
-        if self.metrics is not None and old is not None:
+        if old is not None:
             self.metrics.forget_stores(old.stores)
         if old is not None:
             old.scope.cancel()
@@ -255,13 +259,14 @@ class _Runtime:
         await self.nursery.start(_serve_listener, scope, udp_sock, tcp_sock, listener, self.tcp_limits)
         return listener
 
-    def _handlers(self, listener: _Listener, view: View) -> tuple[Handler, Handler]:
+    @staticmethod
+    def _handlers(listener: _Listener, view: View, metrics: Metrics | None) -> tuple[Handler, Handler]:
         fast = FastPath(view)
-        if not needs_instrumenting(view, self.metrics):
+        if not needs_instrumenting(view, metrics):
             return fast.handle_udp, fast.handle_tcp
         return (
-            instrument(fast.handle_udp, view, proto="udp", address=listener.udp_address, metrics=self.metrics),
-            instrument(fast.handle_tcp, view, proto="tcp", address=listener.tcp_address, metrics=self.metrics),
+            instrument(fast.handle_udp, view, proto="udp", address=listener.udp_address, metrics=metrics),
+            instrument(fast.handle_tcp, view, proto="tcp", address=listener.tcp_address, metrics=metrics),
         )
 
     async def _restart_endpoints(self, generation: _Generation) -> None:
@@ -276,7 +281,7 @@ class _Runtime:
                 serve_endpoints,
                 generation.cfg,
                 stores=generation.stores,
-                metrics=self.metrics,
+                metrics=self.metrics if metrics_enabled(generation.cfg) else None,
                 draining=self.draining.is_set,
             ),
         )
