@@ -51,10 +51,15 @@ def _headers(content_type: str = "application/json", extra: list[tuple[bytes, by
 
 
 async def _respond(
-    send: Send, code: int, body: Any, *, extra: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    code: int,
+    body: Any,
+    *,
+    extra: list[tuple[bytes, bytes]] | None = None,
+    content_type: str | None = None,
 ) -> None:
     data = body if isinstance(body, bytes) else _dumps(body)
-    ctype = "text/plain; charset=utf-8" if isinstance(body, bytes) else "application/json"
+    ctype = content_type or ("text/plain; charset=utf-8" if isinstance(body, bytes) else "application/json")
     await send({"type": "http.response.start", "status": code, "headers": _headers(ctype, extra)})
     await send({"type": "http.response.body", "body": data})
 
@@ -152,6 +157,9 @@ class DevApiApp:
         if path in _HEALTH or path.startswith(tuple(p + "/" for p in _HEALTH)):
             await _respond(send, 200, b"ok")
             return
+        faults.requests += 1
+        if faults.requests_stalled:  # accepted and read, never answered (not even headers)
+            await faults.wait_requests_resumed()
         if cluster.token is not None and headers.get("authorization") != f"Bearer {cluster.token}":
             raise ApiError(401, "Unauthorized", "Unauthorized")
         if failure := faults.take_failure():
@@ -265,6 +273,9 @@ class DevApiApp:
     async def _get_collection(self, req: _Request, send: Send) -> None:
         if _flag(req.params.get("watch")):
             await self._watch(req, send)
+        elif self.cluster.faults.take_list_fault():
+            body = _dumps(self._list(req))
+            await _respond(send, 200, body[: len(body) // 2], content_type="application/json")
         else:
             await _respond(send, 200, self._list(req))
 
@@ -307,8 +318,8 @@ class DevApiApp:
         if rvm == "Exact" and rv is not None and rv != cluster.resource_version:
             raise ApiError(410, "Expired", f"too old resource version: {rv} ({cluster.resource_version})")
         match = self._matcher(req)
-        items = cluster.list_objects(req.kind, req.namespace, match)
         snapshot = cluster.resource_version
+        start = None
         if token:
             snapshot, start = _decode_continue(token)
             if snapshot < cluster.compacted_rv:
@@ -318,15 +329,15 @@ class DevApiApp:
                     "The provided continue parameter is too old to display a consistent "
                     "list result. You can start a new list without the continue parameter.",
                 )
-            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start]
         meta: dict[str, Any] = {"resourceVersion": str(snapshot)}
         limit = _int_param(params, "limit")
-        if limit is not None and limit > 0 and len(items) > limit:
-            last = items[limit - 1]["metadata"]
+        page_limit = limit if limit is not None and limit > 0 else None
+        items, remaining = cluster.list_page(req.kind, req.namespace, match, after=start, limit=page_limit)
+        if remaining:
+            last = items[-1]["metadata"]
             meta["continue"] = _encode_continue(snapshot, (last.get("namespace", ""), last["name"]))
             if not params.get("labelSelector") and not params.get("fieldSelector"):
-                meta["remainingItemCount"] = len(items) - limit
-            items = items[:limit]
+                meta["remainingItemCount"] = remaining
         return {
             "kind": f"{req.kind.kind}List",
             "apiVersion": req.kind.group_version(req.version),
@@ -363,6 +374,8 @@ class DevApiApp:
             await send({"type": "http.response.body", "body": _dumps(event) + b"\n", "more_body": True})
 
         try:
+            if cluster.faults.take_watch_fault():
+                raise ApiError(410, "Expired", f"too old resource version: {rv_param} (injected fault)")
             since = None if initial else (rv if rv is not None else cluster.resource_version)
             backlog, watch = cluster.open_watch(req.kind, req.namespace, since)
         except ApiError as exc:  # too old: 200 + one ERROR event, like the watch cache
@@ -416,6 +429,7 @@ class DevApiApp:
                 await emit(bookmark(cluster.resource_version))
 
         outcome = "timeout"
+        fault = cluster.faults.open_stream()
         try:
             async with trio.open_nursery() as nursery:
 
@@ -432,8 +446,18 @@ class DevApiApp:
                 nursery.start_soon(run, stream, "timeout")
                 nursery.start_soon(run, _disconnected(req.receive), "disconnected")
                 nursery.start_soon(run, watch.dropped.wait, "dropped")
+                nursery.start_soon(run, fault.fired.wait, "fault")
         finally:
             cluster.close_watch(watch)
+            cluster.faults.close_stream(fault)
+        if outcome == "fault":  # faults.garble_watches / cut_watches: a bad line, then cut
+            if fault.action == "garble":
+                data = b"<html>502 Bad Gateway</html>\n"
+            else:
+                line = _dumps({"type": "MODIFIED", "object": {"kind": req.kind.kind, "metadata": {"name": "x"}}})
+                data = line[: len(line) // 2]
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            return
         if outcome == "timeout":
             await send({"type": "http.response.body", "body": b""})
         # "dropped": return without the final chunk; hypercorn then closes the connection mid-body.

@@ -1,7 +1,21 @@
 """Deterministic fault switches for tests: each one is a sync method that takes effect immediately.
 
-The HTTP layer consults these before routing (`take_failure`) and inside watch streams
-(`wait_watches_resumed`). `drop_watches` cuts every open watch stream of the owning cluster mid-body.
+The HTTP layer consults these before routing (`take_failure`, `wait_requests_resumed`), when it
+answers a LIST (`take_list_fault`) or opens a watch (`take_watch_fault`), and inside watch streams
+(`wait_watches_resumed`, `open_stream`). `drop_watches` cuts every open watch stream of the owning
+cluster mid-body; `garble_watches` and `cut_watches` do so after a bad line or half a line.
+
+    the failure                            the switch
+    5xx, 429 + Retry-After, 410 on a LIST  fail_next(n, code, reason, retry_after=...)
+    malformed JSON list body               garble_lists(n)
+    malformed line mid-stream              garble_watches()
+    stream cut mid-object                  cut_watches()
+    accepts, never sends headers           stall_requests() ... resume()
+    stream goes silent after headers       stall_watches() ... resume()
+    repeated 410 on watches                expire_watches(n)
+    down (503, health checks too)          unavailable()
+    RBAC denies a resource                 forbid(resource)
+    401 after the token rotates            DevCluster.set_token(new)
 """
 
 from __future__ import annotations
@@ -11,7 +25,15 @@ from dataclasses import dataclass
 
 import trio
 
-__all__ = ["Failure", "Faults"]
+__all__ = ["Failure", "Faults", "StreamFault"]
+
+
+class StreamFault:
+    """One open watch stream's fault mailbox: `action` is set, then `fired` (app.py acts on it)."""
+
+    def __init__(self) -> None:
+        self.action: str | None = None
+        self.fired = trio.Event()
 
 
 @dataclass(frozen=True)
@@ -31,6 +53,17 @@ class Faults:
         self._resumed.set()
         self.is_unavailable = False
         self.forbidden: set[str] = set()
+        self._requests_stalled = False
+        self._requests_resumed = trio.Event()
+        self._requests_resumed.set()
+        self._garbled_lists = 0
+        self._expired_watches = 0
+        self._streams: set[StreamFault] = set()
+        self.requests = 0
+        """API requests received (health checks excluded), whatever their fate: lets a test count
+        retries, or see that a client never got as far as a request (a failed TLS handshake)."""
+        self.stalled_requests = 0
+        """Requests currently held by stall_requests()."""
 
     def forbid(self, resource: str, flag: bool = True) -> None:
         """While set, every request for `resource` ("dnsendpoints.externaldns.k8s.io", "services")
@@ -61,8 +94,11 @@ class Faults:
             self._resumed = trio.Event()
 
     def resume(self) -> None:
+        """End stall_watches() and stall_requests()."""
         self._stalled = False
         self._resumed.set()
+        self._requests_stalled = False
+        self._requests_resumed.set()
 
     @property
     def watches_stalled(self) -> bool:
@@ -71,12 +107,77 @@ class Faults:
     async def wait_watches_resumed(self) -> None:
         await self._resumed.wait()
 
+    def garble_lists(self, n: int) -> None:
+        """The next `n` LIST requests get 200 with a body that is not valid JSON (cut mid-object)."""
+        self._garbled_lists += n
+
+    def take_list_fault(self) -> bool:
+        if self._garbled_lists:
+            self._garbled_lists -= 1
+            return True
+        return False
+
+    def expire_watches(self, n: int) -> None:
+        """The next `n` watch requests get 200 and one ERROR event 410 Expired (what the watch cache
+        sends for a resourceVersion it no longer has), then the stream ends."""
+        self._expired_watches += n
+
+    def take_watch_fault(self) -> bool:
+        if self._expired_watches:
+            self._expired_watches -= 1
+            return True
+        return False
+
+    def open_stream(self) -> StreamFault:
+        """Called by a watch stream when it starts; `close_stream` when it ends."""
+        stream = StreamFault()
+        self._streams.add(stream)
+        return stream
+
+    def close_stream(self, stream: StreamFault) -> None:
+        self._streams.discard(stream)
+
+    def _fire(self, action: str) -> int:
+        streams = [s for s in self._streams if s.action is None]
+        for stream in streams:
+            stream.action = action
+            stream.fired.set()
+        return len(streams)
+
+    def garble_watches(self) -> int:
+        """Every open watch stream sends a line that is not JSON, then is cut; returns how many."""
+        return self._fire("garble")
+
+    def cut_watches(self) -> int:
+        """Every open watch stream sends the first half of an event line (no newline), then is cut
+        mid-object; returns how many."""
+        return self._fire("cut")
+
+    def stall_requests(self) -> None:
+        """New requests (health checks excepted) are accepted and read, then get no answer at all,
+        not even headers, until `resume()`: an API server that hangs."""
+        if not self._requests_stalled:
+            self._requests_stalled = True
+            self._requests_resumed = trio.Event()
+
+    @property
+    def requests_stalled(self) -> bool:
+        return self._requests_stalled
+
+    async def wait_requests_resumed(self) -> None:
+        self.stalled_requests += 1
+        try:
+            await self._requests_resumed.wait()
+        finally:
+            self.stalled_requests -= 1
+
     def unavailable(self, flag: bool = True) -> None:
         """While set, every request (health checks included) gets 503 ServiceUnavailable."""
         self.is_unavailable = flag
 
     def reset(self) -> None:
         self._pending.clear()
+        self._garbled_lists = self._expired_watches = 0
         self.resume()
         self.is_unavailable = False
         self.forbidden.clear()

@@ -19,7 +19,9 @@ class TcpLimits:
     """Bounds on TCP clients.
 
     Attributes:
-        idle_timeout: seconds a connection may wait for (the rest of) its next message; CoreDNS's
+        idle_timeout: seconds a connection may take to deliver its next whole message (length
+            prefix and body: a deadline per message, not per read, so a client trickling a byte at a
+            time is closed too), and seconds a reply may wait for the client to read it. CoreDNS's
             read timeout is 10 s and RFC 7766 §6.2.3 asks for "a few seconds" at least.
         max_connections: connections served at once; more wait in the listen backlog until one
             closes, so a flood of idle clients costs at most idle_timeout each.
@@ -66,10 +68,15 @@ async def _serve_connection(
     stream: trio.SocketStream, handle: Handler, limits: TcpLimits, slots: trio.Semaphore
 ) -> None:
     buffer = bytearray()
-    peer = stream.socket.getpeername()
     try:
         async with stream:
+            # Inside the try: a client that reset before accept() got to it leaves a socket whose
+            # getpeername() fails (ENOTCONN); that costs this connection, never the server.
+            peer = stream.socket.getpeername()
             while True:
+                # One deadline per message, not per read: a trickler that sends a byte just
+                # before each idle_timeout still has to complete a message within idle_timeout
+                # (RFC 7766 §6.2.3), so it cannot hold a slot forever.
                 with trio.move_on_after(limits.idle_timeout) as idle:
                     size = struct.unpack("!H", await _read_exactly(stream, buffer, 2))[0]
                     message = await _read_exactly(stream, buffer, size)
@@ -80,9 +87,14 @@ async def _serve_connection(
                     reply = await reply.reply()  # in order: pipelined replies keep their sequence
                 if reply is None:
                     return
-                await stream.send_all(struct.pack("!H", len(reply)) + reply)
-    except (trio.BrokenResourceError, trio.ClosedResourceError, EOFError):
-        pass  # the client went away
+                # A client that pipelines queries but never reads fills the socket buffers and
+                # blocks this write; without a bound it would hold its slot forever.
+                with trio.move_on_after(limits.idle_timeout) as write:
+                    await stream.send_all(struct.pack("!H", len(reply)) + reply)
+                if write.cancelled_caught:
+                    return  # not reading its replies: close
+    except (trio.BrokenResourceError, trio.ClosedResourceError, EOFError, OSError):
+        pass  # the client went away (or reset before we could serve it)
     except Exception:
         logger.exception("TCP connection failed")
     finally:

@@ -191,8 +191,30 @@ class LineStream:
                 pass
 
 
+def _root_cause(exc: BaseException) -> BaseException | None:
+    """The OSError (ssl.SSLError included) an httpx error was raised from, if any.
+
+    httpx over trio raises e.g. `ConnectError` with an empty message for a certificate that does
+    not verify; the reason ("[SSL: CERTIFICATE_VERIFY_FAILED] ...", "Connection refused") is only
+    on the chained exception. These texts come from the socket and TLS layers and carry no
+    credentials (the request and its headers are never part of them).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    found = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and str(current):
+            found = current
+        current = current.__cause__ or current.__context__
+    return found
+
+
 def _map_httpx_error(exc: httpx.HTTPError, where: str) -> KubeError:
     detail = str(exc) or type(exc).__name__
+    cause = _root_cause(exc)
+    if cause is not None and str(cause) not in detail:
+        detail = _cap(f"{detail}: {type(cause).__name__}: {cause}")
     if isinstance(exc, httpx.DecodingError):
         return ApiProtocolError(f"{where}: undecodable body: {detail}")
     return ApiUnreachableError(f"{where}: {type(exc).__name__}: {detail}")

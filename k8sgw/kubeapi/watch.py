@@ -23,9 +23,9 @@ import json
 import logging
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import pydantic
 import trio
@@ -43,12 +43,13 @@ from k8sgw.kubeapi.errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
-from k8sgw.kubeapi.events import Deleted, KubeEvent, Synced, Upserted
+from k8sgw.kubeapi.events import Deleted, KubeEvent, Synced, SyncPage, Upserted
 from k8sgw.kubeapi.kinds import Kind
 from k8sgw.kubeapi.models import KubeObject
 
 __all__ = [
     "RetryPolicy",
+    "WatchObserver",
     "rbac_rule",
     "WatchClosedEarlyError",
     "WatchState",
@@ -62,6 +63,37 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 EventsSend = trio.MemorySendChannel[KubeEvent]
+
+
+class WatchObserver(Protocol):
+    """Who hears about a watcher's progress (ops/metrics.py's per-store observer implements it).
+
+    Calls are synchronous and must be cheap: they happen on the watch path.
+    """
+
+    def event_seen(self, kind: str) -> None:
+        """A complete list, an event or a BOOKMARK arrived: the kind is current as of now."""
+
+    def watch_restarted(self, kind: str) -> None:
+        """A watch request is being opened again (after a stream ended, was cut, stalled or failed)."""
+
+    def relisted(self, kind: str) -> None:
+        """A full list is being made again after the first one (410 Gone, a garbled stream, ...)."""
+
+
+class _NullObserver:
+    def event_seen(self, kind: str) -> None:
+        pass
+
+    def watch_restarted(self, kind: str) -> None:
+        pass
+
+    def relisted(self, kind: str) -> None:
+        pass
+
+
+NULL_OBSERVER: WatchObserver = _NullObserver()
+"""The default observer: does nothing."""
 
 
 class WatchStalledError(ApiUnreachableError):
@@ -101,6 +133,10 @@ class RetryPolicy:
         forbidden_recheck_interval: how often a kind RBAC forbids (403) is tried again, so a
             ClusterRole fixed later takes effect without a restart. One WARNING is logged per
             forbidden spell, not one per try.
+        request_timeout: seconds one LIST request (one page) may take, headers and body. An API
+            server that accepts the connection and never answers would otherwise hold the watcher
+            until the HTTP read timeout (60 s, the same default); watches are bounded by
+            inactivity_timeout instead.
     """
 
     initial_backoff: float = 0.8
@@ -113,6 +149,7 @@ class RetryPolicy:
     short_watch_interval: float = 1.0
     absent_recheck_interval: float = 60.0
     forbidden_recheck_interval: float = 60.0
+    request_timeout: float = 60.0
 
     def backoff(self, failures: int, rng: random.Random | None = None) -> float:
         """The delay before retry number `failures` (0-based) after consecutive failures."""
@@ -136,15 +173,25 @@ class WatchState:
         healthy_since: trio time of the first success (list done or stream open) since the last
             error; None right after an error.
         synced_once: a Synced for this kind has been sent (the indexer counts it as ready).
+        last_event_at: trio time of the last complete list, event or BOOKMARK; None before the
+            first. How stale the kind may be: during an outage it stops moving (the metric
+            k8sgw_watch_last_event_age_seconds is fed from the same points via WatchObserver).
+        watches_opened: watch requests opened so far; every one after the first is a restart.
     """
 
     resource_version: str | None = None
     healthy_since: float | None = None
     synced_once: bool = False
+    last_event_at: float | None = None
+    watches_opened: int = 0
 
     def mark_healthy(self) -> None:
         if self.healthy_since is None:
             self.healthy_since = trio.current_time()
+
+    def mark_current(self, kind: str, observer: WatchObserver) -> None:
+        self.last_event_at = trio.current_time()
+        observer.event_seen(kind)
 
 
 def _meta(obj: Any) -> Mapping[str, Any]:
@@ -176,7 +223,13 @@ def _is_rv_too_large(exc: ApiStatusError) -> bool:
 
 
 async def list_objects(
-    client: KubeClient, kind: Kind, *, label_selector: str | None = None, page_size: int = 500
+    client: KubeClient,
+    kind: Kind,
+    *,
+    label_selector: str | None = None,
+    page_size: int = 500,
+    request_timeout: float | None = None,
+    on_page: Callable[[tuple[KubeObject, ...], bool], Awaitable[None]] | None = None,
 ) -> tuple[tuple[KubeObject, ...], str]:
     """LIST every object of `kind` (all namespaces), page by page.
 
@@ -185,6 +238,11 @@ async def list_objects(
         kind: what to list.
         label_selector: a Kubernetes label selector ("app=web"), or None for all.
         page_size: `limit` per page; the server may return fewer.
+        request_timeout: seconds each page may take (None: the client's own timeouts only); a
+            page that takes longer raises ApiUnreachableError.
+        on_page: if given, each page's objects go there as they arrive (with True for the first
+            page of a list attempt) instead of being collected, so a large kind is never in
+            memory whole; the returned objects are then ().
 
     Returns:
         The valid objects and the list's resourceVersion (to watch from). Items that fail
@@ -200,15 +258,19 @@ async def list_objects(
     resource_version = ""
     token: str | None = None
     limit: int | None = page_size
+    first = True
     while True:
         params = {"labelSelector": label_selector, "limit": limit, "continue": token}
         try:
-            page = await client.get_json(path, params)
+            with trio.move_on_after(math.inf if request_timeout is None else request_timeout) as scope:
+                page = await client.get_json(path, params)
+            if scope.cancelled_caught:
+                raise ApiUnreachableError(f"list {kind.name}: no answer within {request_timeout:g}s")
         except GoneError:
             if token is None:
                 raise
             logger.info("list %s: continue token expired; listing again in one request", kind.name)
-            objects, resource_version, token, limit = [], "", None, None
+            objects, resource_version, token, limit, first = [], "", None, None, True
             continue
         meta = page.get("metadata")
         meta = meta if isinstance(meta, dict) else {}
@@ -218,10 +280,12 @@ async def list_objects(
         items = page.get("items") or []
         if not isinstance(items, list):
             raise ApiProtocolError(f"list {kind.name}: items is not a list")
-        for item in items:
-            obj = _validate(kind, item, "list")
-            if obj is not None:
-                objects.append(obj)
+        valid = [obj for item in items if (obj := _validate(kind, item, "list")) is not None]
+        if on_page is None:
+            objects.extend(valid)
+        else:
+            await on_page(tuple(valid), first)
+            first = False
         token = meta.get("continue") or None
         if token is None:
             break
@@ -238,6 +302,7 @@ async def stream_watch(
     *,
     label_selector: str | None = None,
     policy: RetryPolicy = RetryPolicy(),
+    observer: WatchObserver = NULL_OBSERVER,
 ) -> int:
     """Run one watch request from `state.resource_version` until the server ends it.
 
@@ -267,6 +332,9 @@ async def stream_watch(
         "labelSelector": label_selector,
     }
     received = 0
+    if state.watches_opened:
+        observer.watch_restarted(kind.name)
+    state.watches_opened += 1
     # Timeout as normal flow (STYLE §4): the deadline covers the request and headers too, and is
     # pushed forward by every line. It is lifted while an event waits for the indexer, so a slow
     # consumer is never mistaken for a silent server.
@@ -277,6 +345,7 @@ async def stream_watch(
                 received += 1
                 scope.deadline = math.inf
                 await _dispatch(kind, events_send, state, line)
+                state.mark_current(kind.name, observer)
                 scope.deadline = trio.current_time() + policy.inactivity_timeout
     if scope.cancelled_caught:
         raise WatchStalledError(
@@ -332,11 +401,12 @@ async def list_then_watch(
     *,
     label_selector: str | None = None,
     policy: RetryPolicy = RetryPolicy(),
+    observer: WatchObserver = NULL_OBSERVER,
 ) -> None:
     """List (unless `state` can resume), send Synced, then watch and re-watch from the last RV.
 
     Args:
-        client, kind, events_send, label_selector, policy: as for watch_forever.
+        client, kind, events_send, label_selector, policy, observer: as for watch_forever.
         state: carried between calls by watch_forever so that a retry resumes the watch without
             relisting; a fresh WatchState() (the default) lists first.
 
@@ -357,19 +427,32 @@ async def list_then_watch(
     state = state if state is not None else WatchState()
     listed_rv: str | None = None
     if state.resource_version is None:
-        objects, rv = await list_objects(client, kind, label_selector=label_selector)
+        if state.synced_once:
+            observer.relisted(kind.name)
+        listed = 0
+
+        async def send_page(objects: tuple[KubeObject, ...], first: bool) -> None:
+            nonlocal listed
+            listed = len(objects) if first else listed + len(objects)
+            await events_send.send(SyncPage(kind.name, objects, first))
+
+        # Pages go to the indexer as they arrive; the Synced that follows completes the list.
+        _, rv = await list_objects(
+            client, kind, label_selector=label_selector, request_timeout=policy.request_timeout, on_page=send_page
+        )
         state.mark_healthy()
-        await events_send.send(Synced(kind.name, objects, str(rv or "")))
+        await events_send.send(Synced(kind.name, (), str(rv or "")))
         state.synced_once = True
+        state.mark_current(kind.name, observer)
         logger.info(
-            "watch %s: listed %d objects (%s) at resourceVersion %s", kind.name, len(objects), kind.api_version, rv
+            "watch %s: listed %d objects (%s) at resourceVersion %s", kind.name, listed, kind.api_version, rv
         )
         state.resource_version = listed_rv = rv
     while True:
         started = trio.current_time()
         try:
             received = await stream_watch(
-                client, kind, events_send, state, label_selector=label_selector, policy=policy
+                client, kind, events_send, state, label_selector=label_selector, policy=policy, observer=observer
             )
         except ApiStatusError as exc:
             if not (isinstance(exc, GoneError) or _is_rv_too_large(exc)):
@@ -429,6 +512,7 @@ async def watch_forever(
     *,
     label_selector: str | None = None,
     policy: RetryPolicy = RetryPolicy(),
+    observer: WatchObserver = NULL_OBSERVER,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Keep the indexer's view of `kind` current, whatever the API does.
@@ -443,6 +527,8 @@ async def watch_forever(
         events_send: where events go; each is awaited (backpressure from the indexer).
         label_selector: only objects matching it ("app=web"); objects leaving it arrive as DELETED.
         policy: backoff, stall detection and watch timeouts.
+        observer: told of every list, event and BOOKMARK (event_seen), every watch re-opened
+            (watch_restarted) and every relist (relisted), for the k8sgw_watch_* metrics.
 
     Returns:
         Never returns unless cancelled.
@@ -470,11 +556,16 @@ async def watch_forever(
         current = kind.at_version(versions[version_index]) if version_index else kind
         try:
             await list_then_watch(
-                client, current, events_send, state, label_selector=label_selector, policy=policy
+                client, current, events_send, state, label_selector=label_selector, policy=policy,
+                observer=observer,
             )
             continue  # a relist is due: no delay
         except NotFoundError:
-            state = WatchState(synced_once=state.synced_once)
+            state = WatchState(
+                synced_once=state.synced_once,
+                last_event_at=state.last_event_at,
+                watches_opened=state.watches_opened,
+            )
             if version_index + 1 < len(versions):
                 version_index += 1
                 logger.debug(

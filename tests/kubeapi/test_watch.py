@@ -22,7 +22,7 @@ import trio.testing
 from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.connection import Connection
 from k8sgw.kubeapi.errors import ApiUnreachableError, GoneError
-from k8sgw.kubeapi.events import Deleted, KubeEvent, Synced, Upserted
+from k8sgw.kubeapi.events import Deleted, KubeEvent, Synced, SyncPage, Upserted
 from k8sgw.kubeapi.kinds import INGRESS, KINDS, SERVICE
 from k8sgw.kubeapi.watch import (
     RetryPolicy,
@@ -145,6 +145,38 @@ def keys(objects) -> list[tuple[str, str]]:
     return sorted(obj.key for obj in objects)
 
 
+class WholeLists:
+    """The events a watcher sends, with each list's SyncPages folded into its closing Synced.
+
+    The watcher hands a list over page by page (to keep memory flat); these tests speak of whole
+    lists. The first test below checks the pages themselves.
+    """
+
+    def __init__(self, recv: trio.MemoryReceiveChannel[KubeEvent]) -> None:
+        self.recv = recv
+        self.pages: list[SyncPage] = []
+
+    def _fold(self, event: KubeEvent) -> KubeEvent | None:
+        if isinstance(event, SyncPage):
+            self.pages = [event] if event.first else [*self.pages, event]
+            return None
+        if isinstance(event, Synced):
+            objects = tuple(o for page in self.pages for o in page.objects) + event.objects
+            self.pages = []
+            return Synced(event.kind, objects, event.resource_version)
+        return event
+
+    async def receive(self) -> KubeEvent:
+        while (event := self._fold(await self.recv.receive())) is None:
+            pass
+        return event
+
+    def receive_nowait(self) -> KubeEvent:
+        while (event := self._fold(self.recv.receive_nowait())) is None:
+            pass
+        return event
+
+
 @contextlib.asynccontextmanager
 async def watching(
     api: FakeApi, kind=INGRESS, policy: RetryPolicy = POLICY, label_selector: str | None = None
@@ -158,11 +190,28 @@ async def watching(
                 watch_forever, kube, kind, events_send, label_selector=label_selector, policy=policy
             )
         )
-        yield events_recv
+        yield WholeLists(events_recv)
         nursery.cancel_scope.cancel()
 
 
 # --- tests ---------------------------------------------------------------------------------------
+
+
+async def test_list_pages_reach_the_indexer_as_they_arrive(autojump_clock):
+    api = FakeApi()
+    api.list([ing("a")], rv="10", cont="tok-1")
+    api.list([ing("b")], rv="10")
+    api.watch()
+    events_send, events_recv = trio.open_memory_channel[KubeEvent](10)
+    conn = Connection("https://api.example.org:6443")
+    with trio.fail_after(60):
+        async with KubeClient(conn, transport=api.transport) as kube, trio.open_nursery() as nursery:
+            nursery.start_soon(functools.partial(watch_forever, kube, INGRESS, events_send, policy=POLICY))
+            first, second, done = [await events_recv.receive() for _ in range(3)]
+            nursery.cancel_scope.cancel()
+    assert (first.first, keys(first.objects)) == (True, [("default", "a")])
+    assert (second.first, keys(second.objects)) == (False, [("default", "b")])
+    assert isinstance(done, Synced) and (done.objects, done.resource_version) == ((), "10")
 
 
 async def test_paginated_list_then_events(autojump_clock):
@@ -537,7 +586,8 @@ async def test_list_then_watch_and_stream_watch_layers(autojump_clock):
             state.resource_version = "11"
             with pytest.raises(Exception, match="500 InternalError: boom"):
                 await stream_watch(kube, INGRESS, events_send, state, policy=POLICY)
-    got = [events_recv.receive_nowait() for _ in range(2)]
+    events = WholeLists(events_recv)
+    got = [events.receive_nowait() for _ in range(2)]
     assert isinstance(got[0], Synced) and got[1].obj.key == ("default", "b")
 
 
