@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 ObjectKey = tuple[str, str]
 
-# Names changed in one publish from which on the survivors are frozen out of the GC (see _publish).
+# Objects in one list from which on the survivors are frozen out of the GC (see apply).
 _FREEZE_AFTER = 1000
 
 def _release_freed_memory() -> None:
@@ -250,6 +250,7 @@ class RecordStore:
         """Apply a batch of events and publish the resulting map (if anything changed)."""
         touched: set[dns.name.Name] = set()
         was_ready = self.current.ready
+        big_list = False
         for event in events:
             if event.kind not in self._objects:
                 logger.debug("event for disabled kind %s ignored", event.kind)
@@ -267,6 +268,7 @@ class RecordStore:
                 if event.kind not in self._synced:
                     self._synced.add(event.kind)
                     logger.info("synced %s: %d objects", event.kind, len(seen))
+                big_list = big_list or len(seen) >= _FREEZE_AFTER
             elif isinstance(event, Upserted):
                 obj = event.obj
                 self._seen_version(obj.metadata.resource_version)
@@ -279,6 +281,13 @@ class RecordStore:
             logger.info("ready: every watched kind has synced (%s)", ", ".join(self.kinds))
         if touched or ready != was_ready:
             self._publish(touched, ready)
+        if big_list:
+            # A large list leaves ~40 long-lived objects per name: moving them out of the collector's
+            # generations keeps full collections (which scan every tracked object) from pausing the
+            # servers for a second at 50,000 objects, and the pages parsed on the way are handed
+            # back to the OS.
+            gc.freeze()
+            _release_freed_memory()
         return self.current
 
     def _put_all(
@@ -421,12 +430,6 @@ class RecordStore:
             "published record map version %d: %d names changed, serial %d, ready %s",
             self.current.version, len(touched), serial, ready,
         )
-        if len(touched) >= _FREEZE_AFTER:
-            # A big batch (a sync or relist) leaves ~40 long-lived objects per name; moving them out of
-            # the collector's generations keeps full collections, which scan every tracked object,
-            # from pausing the servers for a second at 50,000 objects.
-            gc.freeze()
-            _release_freed_memory()
         self._changed.set()
         self._changed = trio.Event()
 
