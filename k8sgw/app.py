@@ -30,7 +30,7 @@ from k8sgw.dnsserver.forward import Forwarder, LoopDetectedError, LoopDetector
 from k8sgw.dnsserver.sockets import ALL_ADDRESSES, bind_dns_sockets
 from k8sgw.dnsserver.tcp import TcpLimits, serve_tcp
 from k8sgw.dnsserver.udp import serve_udp
-from k8sgw.dnsserver.wire import Handler
+from k8sgw.dnsserver.wire import Handler, Handlers
 from k8sgw.errors import ConfigError
 from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.events import KubeEvent
@@ -112,8 +112,7 @@ class _Listener:
     udp_address: Address
     tcp_address: Address
     scope: trio.CancelScope
-    handle_udp: Handler = lambda wire, addr: None
-    handle_tcp: Handler = lambda wire, addr: None
+    handlers: Handlers = field(default_factory=Handlers)
 
 
 @dataclass
@@ -194,7 +193,7 @@ class _Runtime:
         metrics = self.metrics if metrics_enabled(generation.cfg) else None
         for address, view in generation.views.items():
             listener = kept.get(address) or fresh[address]
-            listener.handle_udp, listener.handle_tcp = self._handlers(listener, view, metrics)
+            listener.handlers.udp, listener.handlers.tcp = self._handlers(listener, view, metrics)
         for listener in self.listeners.values():
             if all(listener is not k for k in kept.values()):
                 listener.scope.cancel()
@@ -300,8 +299,8 @@ async def _serve_listener(
     # The servers look the handler up per message, so a reload swaps it under them.
     with scope:
         async with trio.open_nursery() as nursery:
-            await nursery.start(serve_udp, udp_sock, lambda wire, addr: listener.handle_udp(wire, addr))
-            await nursery.start(partial(serve_tcp, limits=limits), tcp_sock, lambda wire, addr: listener.handle_tcp(wire, addr))
+            await nursery.start(serve_udp, udp_sock, listener.handlers)
+            await nursery.start(partial(serve_tcp, limits=limits), tcp_sock, listener.handlers)
             task_status.started()
 
 

@@ -127,6 +127,15 @@ class LogWaiter(logging.Handler):
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    def count(self, match: Callable[[str], bool], since: int = 0) -> int:
+        """How many lines (from index `since` on) satisfy match."""
+        return sum(1 for line in self.lines[since:] if match(line))
+
+    async def wait_count(self, match: Callable[[str], bool], n: int, since: int = 0) -> None:
+        """Until at least n lines (from index `since` on) satisfy match, woken by each record."""
+        while self.count(match, since) < n:
+            await self._event.wait()
+
     async def wait_for(self, text: str) -> str:
         """The first line containing text, waiting for it to be logged."""
         while True:

@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import trio
 
-from k8sgw.dnsserver.wire import Handler, Pending
+from k8sgw.dnsserver.wire import Handler, Handlers, Pending
 
 __all__ = ["TcpLimits", "serve_tcp"]
 
@@ -34,7 +34,7 @@ class TcpLimits:
 
 async def serve_tcp(
     sock: trio.socket.SocketType,
-    handle: Handler,
+    handle: Handler | Handlers,
     *,
     limits: TcpLimits | None = None,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
@@ -49,6 +49,7 @@ async def serve_tcp(
         Never returns unless cancelled; task_status.started gets the bound (host, port).
     """
     limits = limits or TcpLimits()
+    handlers = handle if isinstance(handle, Handlers) else Handlers(tcp=handle)
     sock.listen(128)
     listener = trio.SocketListener(sock)
     slots = trio.Semaphore(limits.max_connections)  # released by each connection task
@@ -61,11 +62,11 @@ async def serve_tcp(
             except BaseException:
                 slots.release()
                 raise
-            nursery.start_soon(_serve_connection, stream, handle, limits, slots)
+            nursery.start_soon(_serve_connection, stream, handlers, limits, slots)
 
 
 async def _serve_connection(
-    stream: trio.SocketStream, handle: Handler, limits: TcpLimits, slots: trio.Semaphore
+    stream: trio.SocketStream, handlers: Handlers, limits: TcpLimits, slots: trio.Semaphore
 ) -> None:
     buffer = bytearray()
     try:
@@ -82,7 +83,7 @@ async def _serve_connection(
                     message = await _read_exactly(stream, buffer, size)
                 if idle.cancelled_caught:
                     return  # idle (or a slow writer): close
-                reply = handle(message, peer)
+                reply = handlers.tcp(message, peer)
                 if isinstance(reply, Pending):
                     reply = await reply.reply()  # in order: pipelined replies keep their sequence
                 if reply is None:

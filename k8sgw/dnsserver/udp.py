@@ -8,7 +8,7 @@ from typing import NoReturn
 
 import trio
 
-from k8sgw.dnsserver.wire import Handler, Pending
+from k8sgw.dnsserver.wire import Handler, Handlers, Pending
 
 __all__ = ["serve_udp"]
 
@@ -22,14 +22,15 @@ FAIRNESS_BATCH = 64
 
 async def serve_udp(
     sock: trio.socket.SocketType,
-    handle: Handler,
+    handle: Handler | Handlers,
     *,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Serve DNS over UDP on a bound socket (sockets.bind_dns_sockets), which it closes when done.
 
     Args:
-        handle: (query bytes, client address) → reply bytes (already fitted to the client's payload size), None to
+        handle: a Handler, or Handlers whose `udp` is looked up per datagram (so it can be
+            swapped while serving): (query bytes, client address) → reply bytes (already fitted to the client's payload size), None to
             drop, or Pending (forwarded): its reply is sent from a task of its own when it is ready,
             so one slow upstream never holds up the answers k8sgw gives itself.
 
@@ -47,39 +48,42 @@ async def serve_udp(
         with raw:
             async with trio.open_nursery() as pending:
                 task_status.started(raw.getsockname()[:2])
-                await _serve(raw, handle, pending)
+                await _serve(raw, handle if isinstance(handle, Handlers) else Handlers(udp=handle), pending)
 
 
-async def _serve(
-    sock: socket.socket, handle: Handler, pending: trio.Nursery
-) -> NoReturn:
-    served = 0
+async def _serve(sock: socket.socket, handlers: Handlers, pending: trio.Nursery) -> NoReturn:
+    # Hot loop: bound methods in locals, the handler looked up per datagram (a reload swaps it).
+    recvfrom, sendto = sock.recvfrom, sock.sendto
+    wait_readable, checkpoint = trio.lowlevel.wait_readable, trio.lowlevel.checkpoint
+    budget = FAIRNESS_BATCH
     while True:
         try:
-            data, addr = sock.recvfrom(MAX_DATAGRAM)
+            data, addr = recvfrom(MAX_DATAGRAM)
         except BlockingIOError:
-            await trio.lowlevel.wait_readable(sock)
+            await wait_readable(sock)
+            budget = FAIRNESS_BATCH  # that wait was a checkpoint already
             continue
         except (ConnectionResetError, ConnectionRefusedError):
             continue  # an ICMP error about an earlier reply
         try:
-            reply = handle(data, addr)
+            reply = handlers.udp(data, addr)
         except Exception:
             logger.exception("UDP query from %s failed", addr[0])
             continue
         if type(reply) is bytes:
             try:
-                sock.sendto(reply, addr)  # the common case, without an await
+                sendto(reply, addr)  # the common case, without an await
             except BlockingIOError:
                 await _send(sock, reply, addr)  # the send buffer is full: wait for room
             except OSError as exc:
                 logger.debug("UDP reply to %s failed: %s", addr[0], exc)
         elif reply is not None:
             pending.start_soon(_reply_later, sock, reply, addr)
-        served += 1
-        if served % FAIRNESS_BATCH == 0:
+        budget -= 1
+        if not budget:
             # A flood never starves the watchers, the indexer or TCP clients of the CPU.
-            await trio.lowlevel.checkpoint()
+            budget = FAIRNESS_BATCH
+            await checkpoint()
 
 
 async def _reply_later(sock: socket.socket, pending: Pending, addr) -> None:

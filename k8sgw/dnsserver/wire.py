@@ -22,7 +22,7 @@ import dns.rdataclass
 
 from k8sgw.dnsserver.answer import OUR_PAYLOAD, Block, View, answer, make_reply, shuffle_addresses
 
-__all__ = ["MAX_TCP_SIZE", "Handler", "Pending", "handle_wire"]
+__all__ = ["MAX_TCP_SIZE", "Handler", "Handlers", "Pending", "handle_wire"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,16 @@ class Pending:
 
 Handler = Callable[[bytes, Any], "bytes | Pending | None"]
 """What a server calls per message: (query bytes, client address) → reply bytes, Pending or None."""
+
+
+class Handlers:
+    """The handlers one listener's servers call, looked up per message so a reload can swap them."""
+
+    __slots__ = ("tcp", "udp")
+
+    def __init__(self, udp: Handler | None = None, tcp: Handler | None = None) -> None:
+        self.udp = udp
+        self.tcp = tcp
 
 
 def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | Pending | None:

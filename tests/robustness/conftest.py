@@ -1,36 +1,8 @@
-"""The `logs` fixture of tests/conftest.py, plus waiting for a number of matching lines."""
+"""Robustness tests watch with a short inactivity timeout, so their cluster sends bookmarks often."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-
 import pytest
-
-from tests.conftest import LogWaiter
-
-
-class LogCounter(LogWaiter):
-    def count(self, match: Callable[[str], bool], since: int = 0) -> int:
-        return sum(1 for line in self.lines[since:] if match(line))
-
-    async def wait_count(self, match: Callable[[str], bool], n: int, since: int = 0) -> None:
-        """Until at least n lines (from index `since` on) satisfy match, woken by each record."""
-        while self.count(match, since) < n:
-            await self._event.wait()
-
-
-@pytest.fixture
-def logs():
-    """k8sgw's own log lines (not httpx's), every level; also waits for a count of lines."""
-    counter = LogCounter()
-    ours = logging.getLogger("k8sgw")
-    old_level = ours.level
-    ours.addHandler(counter)
-    ours.setLevel(logging.DEBUG)
-    yield counter
-    ours.removeHandler(counter)
-    ours.setLevel(old_level)
 
 
 @pytest.fixture
