@@ -15,7 +15,7 @@ import dns.name
 from pydantic import BaseModel, ConfigDict, Field
 
 from k8sgw.config.parser import Directive
-from k8sgw.config.registry import Context, count_args, directive, no_block
+from k8sgw.config.registry import Context, count_args, directive, no_block, no_options
 
 __all__ = ["CacheConfig", "ForwardConfig", "LoadbalanceConfig", "LoopConfig", "Upstream"]
 
@@ -183,11 +183,7 @@ def parse_forward(d: Directive, ctx: Context) -> ForwardConfig:
 
 @directive("cache")
 def parse_cache(d: Directive, ctx: Context) -> CacheConfig:
-    if d.children:
-        raise ctx.error(
-            f'cache: option "{d.children[0].name}" is not supported by k8sgw (only `cache [TTL] [ZONES...]`)',
-            d.children[0].line,
-        )
+    no_options(d, ctx, "only `cache [TTL] [ZONES...]`")
     args = list(d.args)
     options: dict = {}
     if args and _INT.fullmatch(args[0].text):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from k8sgw.config.directives import _zone
 from k8sgw.config.parser import Directive
-from k8sgw.config.registry import Context, count_args, directive, no_block
+from k8sgw.config.registry import Context, count_args, directive, no_block, no_options
 
 __all__ = [
     "COMBINED_LOG_FORMAT",
@@ -245,18 +245,14 @@ def _ready(d: Directive, ctx: Context) -> ReadyConfig:
 @directive("prometheus")
 def _prometheus(d: Directive, ctx: Context) -> PrometheusConfig:
     count_args(d, ctx, "[ADDRESS]", 0, 1)
-    if d.children:
-        child = d.children[0]
-        raise ctx.error(f'prometheus: option "{child.name}" is not supported by k8sgw', child.line)
+    no_options(d, ctx)
     return PrometheusConfig(line=d.line, **_address(d, ctx, 9153))
 
 
 @directive("errors")
 def _errors(d: Directive, ctx: Context) -> ErrorsConfig:
     count_args(d, ctx, "no arguments", 0, 0)
-    if d.children:
-        child = d.children[0]
-        raise ctx.error(f'errors: option "{child.name}" is not supported by k8sgw', child.line)
+    no_options(d, ctx)
     return ErrorsConfig(line=d.line)
 
 

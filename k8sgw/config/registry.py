@@ -15,7 +15,16 @@ from typing import Any
 from k8sgw.config.parser import Directive
 from k8sgw.errors import ConfigError
 
-__all__ = ["Context", "DirectiveParser", "count_args", "directive", "no_block", "parser_for", "registered"]
+__all__ = [
+    "Context",
+    "DirectiveParser",
+    "count_args",
+    "directive",
+    "no_block",
+    "no_options",
+    "parser_for",
+    "registered",
+]
 
 
 class Context:
@@ -66,3 +75,11 @@ def count_args(d: Directive, ctx: Context, usage: str, low: int, high: int | Non
 def no_block(d: Directive, ctx: Context) -> None:
     if d.children is not None:
         raise ctx.error(f"{d.name}: does not take a block", d.line)
+
+
+def no_options(d: Directive, ctx: Context, supported: str = "") -> None:
+    """Reject any option in d's block: CoreDNS has options k8sgw does not implement."""
+    if d.children:
+        child = d.children[0]
+        hint = f" ({supported})" if supported else ""
+        raise ctx.error(f'{d.name}: option "{child.name}" is not supported by k8sgw{hint}', child.line)
