@@ -151,7 +151,7 @@ async def test_wrong_token_is_logged_and_retried(nursery, tmp_path, tls, logs):
     bound = await start_k8sgw(nursery, corefile(kubeconfig))
     store = bound.stores[0]
     with trio.fail_after(10):
-        line = await logs.wait_for("401")
+        line = await logs.wait_for("401 Unauthorized")  # not "401": timeoutSeconds may be 401 too
         assert line.startswith("ERROR k8sgw.kubeapi.watch: watch ") and "credentials" in line
         assert (await query(bound.udp[0], "secret.foo.org.")).rcode() == dns.rcode.SERVFAIL
         assert "tok-wrong-9a8b" not in logs.text  # the token itself is never logged
