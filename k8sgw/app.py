@@ -184,26 +184,44 @@ class _Runtime:
                 await trio.sleep_forever()
 
     async def switch_to(self, generation: _Generation) -> None:
-        """Serve `generation`: bind new addresses, swap handlers, close addresses it no longer has."""
+        """Serve `generation`: bind new addresses, swap handlers, close addresses it no longer has.
+
+        Raises:
+            OSError: a new address cannot be bound; nothing has changed then.
+        """
         # A listener asked for port 0 is known by its bound port too, so a reloaded Corefile that
         # names that port keeps the socket.
         running = {**{ln.udp_address: ln for ln in self.listeners.values()}, **self.listeners}
         kept = {a: running[a] for a in generation.views if a in running}
-        fresh = {a: await self._open_listener(a) for a in generation.views if a not in running}
+        sockets = {}
+        try:  # every new address is bound before anything changes, so a failure changes nothing
+            for address in generation.views:
+                if address not in running:
+                    sockets[address] = await bind_dns_sockets(*address)
+        except OSError:
+            for udp_sock, tcp_sock in sockets.values():
+                udp_sock.close()
+                tcp_sock.close()
+            raise
         metrics = self.metrics if metrics_enabled(generation.cfg) else None
+        fresh = {
+            a: _Listener(udp.getsockname()[:2], tcp.getsockname()[:2], trio.CancelScope())
+            for a, (udp, tcp) in sockets.items()
+        }
         for address, view in generation.views.items():
             listener = kept.get(address) or fresh[address]
             listener.handlers.udp, listener.handlers.tcp = self._handlers(listener, view, metrics)
+        for address, (udp_sock, tcp_sock) in sockets.items():
+            listener = fresh[address]
+            await self.nursery.start(_serve_listener, listener.scope, udp_sock, tcp_sock, listener, self.tcp_limits)
+            logger.info("serving DNS on %s port %d (udp and tcp)", *listener.udp_address)
         for listener in self.listeners.values():
             if all(listener is not k for k in kept.values()):
                 listener.scope.cancel()
         self.listeners = {**kept, **fresh}
-        for address in fresh:
-            logger.info("serving DNS on %s port %d (udp and tcp)", *self.listeners[address].udp_address)
         old, self.generation = self.generation, generation
         if old is not None:
             self.metrics.forget_stores(old.stores)
-        if old is not None:
             old.scope.cancel()
         await self._restart_endpoints(generation)
         generation.serving.set()
@@ -250,13 +268,6 @@ class _Runtime:
                 logger.info("reload: %s applied", path)
                 reloaded(self.bound())
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _open_listener(self, address: Address) -> _Listener:
-        udp_sock, tcp_sock = await bind_dns_sockets(*address)
-        scope = trio.CancelScope()
-        listener = _Listener(udp_sock.getsockname()[:2], tcp_sock.getsockname()[:2], scope)
-        await self.nursery.start(_serve_listener, scope, udp_sock, tcp_sock, listener, self.tcp_limits)
-        return listener
 
     @staticmethod
     def _handlers(listener: _Listener, view: View, metrics: Metrics | None) -> tuple[Handler, Handler]:

@@ -147,3 +147,20 @@ async def test_sigterm_lameduck_keeps_answering_then_exits_zero(kubeconfig, tmp_
         finally:
             proc.kill()
             await proc.wait()
+
+
+async def test_reload_to_an_address_in_use_keeps_everything_running(nursery, kubeconfig, tmp_path, logs):
+    path = tmp_path / "Corefile"
+    path.write_text(ops_corefile(kubeconfig, extra="reload 2s 0s"))
+    bound = await start_from_file(nursery, path)
+    with trio.socket.socket() as busy:  # a TCP port someone else holds
+        await busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        with trio.fail_after(30):
+            await bound.stores[0].wait_until(lambda m: m.ready)
+            path.write_text(ops_corefile(kubeconfig, extra="reload 2s 0s").replace("foo.org {", f"foo.org:{port} {{", 1))
+            line = await logs.wait_for("keeping the running configuration")
+            assert "in use" in line
+            assert addresses(await query(bound.udp[0], "myservicea.foo.org.")) == ["192.0.2.10"]
+            assert addresses(await query(bound.tcp[0], "myservicea.foo.org.", tcp=True)) == ["192.0.2.10"]
