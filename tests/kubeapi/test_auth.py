@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 import json
-import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,19 +18,9 @@ from k8sgw.kubeapi import kubeconfig as kubeconfig_module
 from k8sgw.kubeapi import tls as tls_module
 from k8sgw.kubeapi.auth import BasicAuth, ExecAuth, TokenAuth
 from k8sgw.kubeapi.errors import KubeconfigError
+from tests.publicapi import public_names
 
 V1 = "client.authentication.k8s.io/v1"
-
-
-def public_names(module: ModuleType) -> set[str]:
-    """Public names a module defines at top level (def, class or NAME = ...), not ones it imports."""
-    return {
-        name
-        for name in re.findall(
-            r"^(?:def |class |async def )?([A-Za-z]\w*)\b", inspect.getsource(module), re.M
-        )
-        if name in vars(module) and not inspect.ismodule(vars(module)[name])
-    } - {"from", "import", "logger"}
 
 
 @pytest.mark.parametrize("module", [auth_module, kubeconfig_module, incluster_module, tls_module])

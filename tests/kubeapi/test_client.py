@@ -13,6 +13,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
+from k8sgw.devapi.errors import status_body
 from k8sgw.kubeapi import client as client_module
 from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.connection import Connection
@@ -26,6 +27,7 @@ from k8sgw.kubeapi.errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
+from tests.publicapi import public_callables
 
 TOKEN = "s3cr3t-token-value"
 
@@ -58,19 +60,6 @@ class ChunkStream(httpx.AsyncByteStream):
 def client_for(handler, **conn) -> KubeClient:
     conn.setdefault("base_url", "https://user:pw@api.example.org:6443")
     return KubeClient(Connection(**conn), transport=httpx.MockTransport(handler))
-
-
-def status_body(code: int, reason: str, message: str, **extra) -> dict:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-        **extra,
-    }
 
 
 async def test_get_json_params_headers_and_sni():
@@ -312,11 +301,4 @@ async def test_leaving_a_stream_early_leaves_no_generator_behind():
 
 
 def test_all_matches_public_names():
-    public = {
-        name
-        for name, value in vars(client_module).items()
-        if not name.startswith("_")
-        and callable(value)
-        and getattr(value, "__module__", None) == client_module.__name__
-    }
-    assert public == set(client_module.__all__)
+    assert public_callables(client_module) == set(client_module.__all__)

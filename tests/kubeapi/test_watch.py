@@ -19,6 +19,7 @@ import pytest
 import trio
 import trio.testing
 
+from k8sgw.devapi.errors import status_body
 from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.connection import Connection
 from k8sgw.kubeapi.errors import ApiUnreachableError, GoneError
@@ -32,6 +33,7 @@ from k8sgw.kubeapi.watch import (
     stream_watch,
     watch_forever,
 )
+from tests.publicapi import public_callables
 
 POLICY = RetryPolicy(jitter=0.0)  # exact delays: 0.8, 1.6, 3.2, ... capped at 30
 
@@ -123,18 +125,7 @@ def bookmark(rv: str) -> bytes:
 
 
 def error_line(code: int, reason: str, message: str) -> bytes:
-    return line(
-        "ERROR",
-        {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": message,
-            "reason": reason,
-            "code": code,
-        },
-    )
+    return line("ERROR", status_body(code, reason, message))
 
 
 def is_list(params: dict[str, str]) -> bool:
@@ -634,14 +625,7 @@ def test_unreachable_subclasses_and_all():
     from k8sgw.kubeapi import watch
     from k8sgw.kubeapi.watch import WatchClosedEarlyError, WatchStalledError
 
-    public = {
-        name
-        for name, value in vars(watch).items()
-        if not name.startswith("_")
-        and callable(value)
-        and getattr(value, "__module__", None) == watch.__name__
-    }
-    assert public == set(watch.__all__)
+    assert public_callables(watch) == set(watch.__all__)
     assert issubclass(WatchStalledError, ApiUnreachableError)
     assert issubclass(WatchClosedEarlyError, ApiUnreachableError)
     assert not issubclass(GoneError, ApiUnreachableError)
