@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -215,6 +216,19 @@ def _duration(d: Directive, ctx: Context, index: int, what: str) -> float:
         ) from None
 
 
+def _single_option(d: Directive, ctx: Context, name: str, usage: str) -> Iterator[Directive]:
+    """The lines of d's block: each must be option `name`, given at most once, without a block."""
+    first: int | None = None
+    for child in d.children or ():
+        if child.name != name:
+            raise ctx.error(f'{d.name}: unknown option "{child.name}" (expected: {usage})', child.line)
+        if first is not None:
+            raise ctx.error(f"{name}: given twice (first on line {first})", child.line)
+        first = child.line
+        no_block(child, ctx)
+        yield child
+
+
 # --- directives --------------------------------------------------------------------------------
 
 
@@ -222,14 +236,7 @@ def _duration(d: Directive, ctx: Context, index: int, what: str) -> float:
 def _health(d: Directive, ctx: Context) -> HealthConfig:
     count_args(d, ctx, "[ADDRESS]", 0, 1)
     fields: dict[str, object] = _address(d, ctx, 8080)
-    seen: dict[str, int] = {}
-    for child in d.children or ():
-        if child.name != "lameduck":
-            raise ctx.error(f'health: unknown option "{child.name}" (expected: lameduck DURATION)', child.line)
-        if child.name in seen:
-            raise ctx.error(f"lameduck: given twice (first on line {seen[child.name]})", child.line)
-        seen[child.name] = child.line
-        no_block(child, ctx)
+    for child in _single_option(d, ctx, "lameduck", "lameduck DURATION"):
         count_args(child, ctx, "1 argument (DURATION)", 1, 1)
         fields["lameduck"] = _duration(child, ctx, 0, "lameduck")
     return HealthConfig(line=d.line, **fields)
@@ -288,14 +295,7 @@ def _log(d: Directive, ctx: Context) -> LogConfig:
     if args:
         names = [_zone(tok.text, ctx, tok.line, what="log") for tok in args]
         fields["names"] = tuple(dict.fromkeys(names))
-    seen: dict[str, int] = {}
-    for child in d.children or ():
-        if child.name != "class":
-            raise ctx.error(f'log: unknown option "{child.name}" (expected: class CLASSES...)', child.line)
-        if child.name in seen:
-            raise ctx.error(f"class: given twice (first on line {seen[child.name]})", child.line)
-        seen[child.name] = child.line
-        no_block(child, ctx)
+    for child in _single_option(d, ctx, "class", "class CLASSES..."):
         count_args(child, ctx, "one or more of: all, success, denial, error", 1, None)
         classes: set[str] = set()
         for tok in child.args:

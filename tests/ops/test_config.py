@@ -36,7 +36,7 @@ def error(line: str) -> str:
 def test_public_api() -> None:
     public = {n for n in dir(ops_config) if not n.startswith("_")}
     imported = {"annotations", "ipaddress", "re", "Annotated", "BaseModel", "ConfigDict", "Field", "Directive",
-                "Context", "count_args", "directive", "no_block", "no_options"}
+                "Context", "count_args", "directive", "no_block", "no_options", "Iterator"}
     assert set(ops_config.__all__) == public - imported
 
 
