@@ -39,13 +39,17 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import dns.rcode
 import dns.rdatatype
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+
+# The watcher defines what it reports; a store's observer here implements that protocol.
+from k8sgw.kubeapi.watch import NULL_OBSERVER as NULL_WATCH_OBSERVER
+from k8sgw.kubeapi.watch import WatchObserver
 
 __all__ = [
     "CONTENT_TYPE",
@@ -87,27 +91,6 @@ def server_label(host: str, port: int) -> str:
     return f"dns://{host}:{port}"
 
 
-class WatchObserver(Protocol):
-    """What a watcher reports about its kind; kubeapi/watch.py can take one of these."""
-
-    def watch_restarted(self, kind: str) -> None: ...
-    def relisted(self, kind: str) -> None: ...
-    def event_seen(self, kind: str) -> None: ...
-
-
-class _NullWatchObserver:
-    def watch_restarted(self, kind: str) -> None:
-        pass
-
-    def relisted(self, kind: str) -> None:
-        pass
-
-    def event_seen(self, kind: str) -> None:
-        pass
-
-
-NULL_WATCH_OBSERVER: WatchObserver = _NullWatchObserver()
-"""Does nothing: for watchers when the ``prometheus`` directive is absent."""
 
 
 class _Histogram:
