@@ -403,7 +403,7 @@ async def list_then_watch(
     policy: RetryPolicy = RetryPolicy(),
     observer: WatchObserver = NULL_OBSERVER,
 ) -> None:
-    """List (unless `state` can resume), send Synced, then watch and re-watch from the last RV.
+    """List (unless `state` can resume) as SyncPages and a Synced, then watch and re-watch from the last RV.
 
     Args:
         client, kind, events_send, label_selector, policy, observer: as for watch_forever.
@@ -517,7 +517,8 @@ async def watch_forever(
 ) -> NoReturn:
     """Keep the indexer's view of `kind` current, whatever the API does.
 
-    Sends Synced after every complete list (first and relists), then Upserted/Deleted. Starts
+    Sends each list page by page (SyncPage) closed by a Synced, first and on relists, then
+    Upserted/Deleted. Starts
     (`task_status.started()`) at once: readiness is the indexer's business, via Synced.
 
     Args:
