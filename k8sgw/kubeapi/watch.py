@@ -518,8 +518,8 @@ async def watch_forever(
     """Keep the indexer's view of `kind` current, whatever the API does.
 
     Sends each list page by page (SyncPage) closed by a Synced, first and on relists, then
-    Upserted/Deleted. Starts
-    (`task_status.started()`) at once: readiness is the indexer's business, via Synced.
+    Upserted/Deleted. Starts (`task_status.started()`) at once: readiness is the indexer's
+    business, via Synced.
 
     Args:
         client: the API client (shared by all watchers).
