@@ -1,20 +1,22 @@
 # syntax=docker/dockerfile:1
 # k8sgw container image: docker build -t k8sgw .
 #
-# build:   a wheel of k8sgw, installed with its dependencies into the venv /opt/k8sgw
+# build:   a wheel of k8sgw (with its C module, _mmsg: the full python image has gcc), installed
+#          with its dependencies into the venv /opt/k8sgw
 # runtime: python:3.11-slim plus that venv; no compilers, no pip cache, numeric non-root user
 # dev:     runtime whose k8sgw package the user may overwrite (Tilt's live_update syncs into it)
 # release: the default target, what `docker build` without --target produces
 
-FROM python:3.11-slim AS build
+FROM python:3.11 AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY k8sgw ./k8sgw
 RUN python -m venv /opt/k8sgw \
     && pip wheel --no-deps --wheel-dir /wheels . \
     && /opt/k8sgw/bin/pip install /wheels/k8sgw-*.whl \
-    && /opt/k8sgw/bin/k8sgw -version
+    && /opt/k8sgw/bin/k8sgw -version \
+    && /opt/k8sgw/bin/python -c 'import k8sgw.dnsserver._mmsg'
 
 FROM python:3.11-slim AS runtime
 ENV PATH=/opt/k8sgw/bin:$PATH \
