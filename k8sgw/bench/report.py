@@ -20,6 +20,7 @@ from typing import Any
 from k8sgw import __version__
 from k8sgw.bench.load import LoadResult, dnsperf_version
 from k8sgw.bench.servers import nsd_version
+from k8sgw.dnsserver.udp import BATCHED_IO
 
 __all__ = ["Check", "Results", "ScaleResult", "machine_facts", "render", "write_json"]
 
@@ -191,6 +192,7 @@ def machine_facts() -> dict[str, Any]:
         "cpu_model": model,
         "python": platform.python_version(),
         "k8sgw": __version__ + (f" ({rev})" if rev else ""),
+        "udp_io": "recvmmsg/sendmmsg batches" if BATCHED_IO else "recvfrom/sendto (the C module _mmsg is not built)",
         "dnsperf": dnsperf_version(),
         "nsd": nsd_version(),
         "kernel": platform.release(),
@@ -208,7 +210,8 @@ def render(results: Results) -> str:
     lines = [
         "k8sgw benchmark (python -m k8sgw.bench)",
         f"machine: {m['nproc']} CPUs, {m['cpu_model']}; Python {m['python']}; kernel {m['kernel']}",
-        f"tools:   k8sgw {m['k8sgw']}; dnsperf {m['dnsperf'] or 'missing'}; NSD {m['nsd'] or 'missing'}",
+        f"tools:   k8sgw {m['k8sgw']}, UDP I/O {m.get('udp_io', '?')}; dnsperf {m['dnsperf'] or 'missing'}; "
+        f"NSD {m['nsd'] or 'missing'}",
         f"setup:   {s['summary']}",
         "",
     ]

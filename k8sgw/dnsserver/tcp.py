@@ -65,6 +65,11 @@ async def serve_tcp(
             nursery.start_soon(_serve_connection, stream, handlers, limits, slots)
 
 
+# Replies answered from one read before they are written together: a pipelining client gets one
+# send per batch instead of one per message, and a flood still yields to other tasks between batches.
+MAX_BATCH = 64
+
+
 async def _serve_connection(
     stream: trio.SocketStream, handlers: Handlers, limits: TcpLimits, slots: trio.Semaphore
 ) -> None:
@@ -74,27 +79,29 @@ async def _serve_connection(
             # Inside the try: a client that reset before accept() got to it leaves a socket whose
             # getpeername() fails (ENOTCONN); that costs this connection, never the server.
             peer = stream.socket.getpeername()
+            deadline = None  # when the message being received must be complete
             while True:
+                replies = await _answer_buffered(buffer, handlers, peer, stream, limits)
+                if replies is None:
+                    return  # a reply is to be dropped, or the client does not read: close
+                if replies:
+                    deadline = None  # the clock starts again for the next message
+                    if not await _send(stream, replies, limits):
+                        return
+                    continue
                 # One deadline per message, not per read: a trickler that sends a byte just
                 # before each idle_timeout still has to complete a message within idle_timeout
                 # (RFC 7766 §6.2.3), so it cannot hold a slot forever.
-                with trio.move_on_after(limits.idle_timeout) as idle:
-                    size = struct.unpack("!H", await _read_exactly(stream, buffer, 2))[0]
-                    message = await _read_exactly(stream, buffer, size)
-                if idle.cancelled_caught:
-                    return  # idle (or a slow writer): close
-                reply = handlers.tcp(message, peer)
-                if isinstance(reply, Pending):
-                    reply = await reply.reply()  # in order: pipelined replies keep their sequence
-                if reply is None:
-                    return
-                # A client that pipelines queries but never reads fills the socket buffers and
-                # blocks this write; without a bound it would hold its slot forever.
-                with trio.move_on_after(limits.idle_timeout) as write:
-                    await stream.send_all(struct.pack("!H", len(reply)) + reply)
-                if write.cancelled_caught:
-                    return  # not reading its replies: close
-    except (trio.BrokenResourceError, trio.ClosedResourceError, EOFError, OSError):
+                if deadline is None:
+                    deadline = trio.current_time() + limits.idle_timeout
+                with trio.move_on_at(deadline):
+                    chunk = await stream.receive_some(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                    continue
+                return  # idle (or a slow writer): close
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         pass  # the client went away (or reset before we could serve it)
     except Exception:
         logger.exception("TCP connection failed")
@@ -102,13 +109,49 @@ async def _serve_connection(
         slots.release()
 
 
-async def _read_exactly(stream: trio.SocketStream, buffer: bytearray, n: int) -> bytes:
-    """n bytes from stream; what arrives beyond them stays in buffer for the next (pipelined) message."""
-    while len(buffer) < n:
-        chunk = await stream.receive_some(65536)
-        if not chunk:
-            raise EOFError
-        buffer += chunk
-    out = bytes(buffer[:n])
-    del buffer[:n]
-    return out
+async def _answer_buffered(
+    buffer: bytearray, handlers: Handlers, peer, stream: trio.SocketStream, limits: TcpLimits
+) -> bytearray | None:
+    """Answer the whole messages at the start of buffer (at most MAX_BATCH), removing them.
+
+    Returns:
+        Their framed replies, in order (empty when no whole message is buffered), or None when
+        the connection must close.
+    """
+    replies = bytearray()
+    offset = 0
+    for _ in range(MAX_BATCH):
+        if len(buffer) - offset < 2:
+            break
+        size = (buffer[offset] << 8) | buffer[offset + 1]
+        end = offset + 2 + size
+        if len(buffer) < end:
+            break
+        message = bytes(buffer[offset + 2 : end])
+        offset = end
+        reply = handlers.tcp(message, peer)
+        if isinstance(reply, Pending):
+            # In order: pipelined replies keep their sequence. What is ready goes out first, so
+            # answers k8sgw gives itself never wait behind a slow upstream.
+            if replies and not await _send(stream, replies, limits):
+                return None
+            replies = bytearray()
+            reply = await reply.reply()
+        if reply is None:
+            if replies:
+                await _send(stream, replies, limits)
+            return None
+        replies += struct.pack("!H", len(reply))
+        replies += reply
+    del buffer[:offset]
+    return replies
+
+
+async def _send(stream: trio.SocketStream, data: bytearray, limits: TcpLimits) -> bool:
+    """Write data; False when the client did not take it within idle_timeout."""
+    # A client that pipelines queries but never reads fills the socket buffers and blocks this
+    # write; without a bound it would hold its slot forever.
+    with trio.move_on_after(limits.idle_timeout):
+        await stream.send_all(data)
+        return True
+    return False

@@ -7,6 +7,7 @@ what the upstream knows and counts what it was asked.
 from __future__ import annotations
 
 import socket
+import struct
 
 import dns.asyncquery
 import dns.flags
@@ -24,6 +25,7 @@ from k8sgw.dnsserver.sockets import bind_dns_sockets, bind_socket
 from k8sgw.dnsserver.tcp import serve_tcp
 from k8sgw.dnsserver.udp import serve_udp
 from k8sgw.dnsserver.wire import handle_wire
+from tests.dnsserver.test_servers import read_reply
 from tests.zonetext import view_from_text
 
 UPSTREAM_ZONE = "\n".join(
@@ -185,6 +187,23 @@ async def ask(addr, name, rdtype="A", tcp=False):
     if tcp:
         return await dns.asyncquery.tcp(q, addr[0], port=addr[1], timeout=5)
     return await dns.asyncquery.udp(q, addr[0], port=addr[1], timeout=5)
+
+
+async def test_tcp_pipeline_with_forwarded_queries_keeps_its_order(nursery):
+    up = Upstream_()
+    fwd = Forwarder(forward_cfg(await up.start(nursery)))
+    addr = await serve_view(nursery, our_view(fwd))
+    names = ["web.example.org.", "www.example.net.", "missing.example.org.", "www.example.net."]
+    queries = [dns.message.make_query(n, "A") for n in names]
+    with trio.fail_after(5):
+        stream = await trio.open_tcp_stream(*addr)
+        async with stream:
+            await stream.send_all(b"".join(struct.pack("!H", len(w)) + w for w in (q.to_wire() for q in queries)))
+            replies = [await read_reply(stream) for _ in queries]
+    assert [r.id for r in replies] == [q.id for q in queries]
+    assert [r.answer[0][0].to_text() if r.answer else r.rcode() for r in replies] == [
+        "192.0.2.10", "198.51.100.1", dns.rcode.NXDOMAIN, "198.51.100.1"
+    ]
 
 
 @pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])

@@ -104,6 +104,33 @@ async def test_tcp_pipelined_queries_in_one_write(nursery):
     assert [r.rcode() for r in replies] == [dns.rcode.NOERROR, dns.rcode.NXDOMAIN, dns.rcode.NOERROR]
 
 
+async def test_tcp_long_pipeline_is_answered_in_order(nursery):
+    # More messages than one batch (tcp.MAX_BATCH), in one write.
+    addr = await tcp_server(nursery)
+    with trio.fail_after(5):
+        stream = await trio.open_tcp_stream(*addr)
+        async with stream:
+            queries = [query_wire("web.example.org." if k % 3 else "nx.example.org.") for k in range(200)]
+            await stream.send_all(b"".join(struct.pack("!H", len(w)) + w for _, w in queries))
+            replies = [await read_reply(stream) for _ in queries]
+    assert [r.id for r in replies] == [q.id for q, _ in queries]
+    assert [r.rcode() for r in replies] == [
+        dns.rcode.NOERROR if k % 3 else dns.rcode.NXDOMAIN for k in range(200)
+    ]
+
+
+async def test_tcp_message_to_drop_sends_what_came_before_then_closes(nursery):
+    addr = await tcp_server(nursery)
+    with trio.fail_after(5):
+        stream = await trio.open_tcp_stream(*addr)
+        async with stream:
+            (q1, w1), (_, w2) = query_wire(), query_wire()
+            response = w2[:2] + bytes([w2[2] | 0x80]) + w2[3:]  # QR set: a response, never answered
+            await stream.send_all(b"".join(struct.pack("!H", len(w)) + w for w in (w1, response, w1)))
+            assert (await read_reply(stream)).id == q1.id
+            assert await stream.receive_some(10) == b""
+
+
 async def test_tcp_message_split_across_writes(nursery):
     addr = await tcp_server(nursery)
     with trio.fail_after(5):
