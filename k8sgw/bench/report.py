@@ -192,7 +192,7 @@ def machine_facts() -> dict[str, Any]:
         "cpu_model": model,
         "python": platform.python_version(),
         "k8sgw": __version__ + (f" ({rev})" if rev else ""),
-        "udp_io": "recvmmsg/sendmmsg batches" if BATCHED_IO else "recvfrom/sendto (the C module _mmsg is not built)",
+        "udp_io": "recvmmsg/sendmmsg batches" if BATCHED_IO else "recvfrom/sendto (K8SGW_UDP_BATCH=0, or _mmsg not built)",
         "dnsperf": dnsperf_version(),
         "nsd": nsd_version(),
         "kernel": platform.release(),

@@ -123,6 +123,14 @@ def parser() -> argparse.ArgumentParser:
         help="keep configs, zone, query file and logs here (default: a temp dir, removed)",
     )
     p.add_argument(
+        "--plugin",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="a directive line for k8sgw's server block, e.g. 'prometheus 127.0.0.1:9253' (repeatable)",
+    )
+    p.add_argument(
         "--k8sgw-log-level",
         default="warning",
         choices=["debug", "info", "warning", "error"],
@@ -210,6 +218,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> Results:
                 f"{args.objects - args.objects // 2:,} Ingresses) in {synth.ZONE}; {QUERY_LINES:,} queries "
                 f"(80% A, 10% AAAA, 10% NXDOMAIN); {tool}, {args.duration:g} s per run"
                 + (f", best of {args.repeat}" if args.repeat > 1 else "")
+                + "".join(f"; k8sgw with `{line}`" for line in args.plugins)
                 + f"; {pinning}"
             ),
         },
@@ -275,7 +284,12 @@ async def throughput(
         query_file.write_text("\n".join(lines) + "\n")
         servers: list[Server] = [
             await start_k8sgw(
-                nursery, workdir / "k8sgw", kubeconfig, cpus=server_cpus, log_level=args.k8sgw_log_level
+                nursery,
+                workdir / "k8sgw",
+                kubeconfig,
+                cpus=server_cpus,
+                log_level=args.k8sgw_log_level,
+                plugins=args.plugins,
             )
         ]
         await wait_answers(servers[0], _sample_names(args.objects), sync_timeout=SYNC_TIMEOUT)

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -43,7 +44,7 @@ COREFILE = """\
 # Written by python -m k8sgw.bench.
 {zone}:{port} {{
     bind 127.0.0.1
-    k8s_gateway {zone} {{
+{plugins}    k8s_gateway {zone} {{
         resources Ingress Service
         ttl {ttl}
         kubeconfig {kubeconfig}
@@ -199,14 +200,30 @@ def read_rss_mb(pid: int) -> tuple[float, float]:
 
 
 async def start_k8sgw(
-    nursery: trio.Nursery, workdir: Path, kubeconfig: Path, *, cpus: str | None, log_level: str = "info"
+    nursery: trio.Nursery,
+    workdir: Path,
+    kubeconfig: Path,
+    *,
+    cpus: str | None,
+    log_level: str = "info",
+    plugins: Sequence[str] = (),
 ) -> Server:
-    """Start `python -m k8sgw -conf <generated Corefile>` on a free port of 127.0.0.1."""
+    """Start `python -m k8sgw -conf <generated Corefile>` on a free port of 127.0.0.1.
+
+    Args:
+        plugins: more directive lines for the server block (e.g. "prometheus 127.0.0.1:9253").
+    """
     await trio.Path(workdir).mkdir(parents=True, exist_ok=True)
     port = free_port()
     corefile = workdir / "Corefile"
     corefile.write_text(
-        COREFILE.format(zone=cluster.ZONE.rstrip("."), port=port, ttl=cluster.TTL, kubeconfig=kubeconfig)
+        COREFILE.format(
+            zone=cluster.ZONE.rstrip("."),
+            port=port,
+            ttl=cluster.TTL,
+            kubeconfig=kubeconfig,
+            plugins="".join(f"    {line}\n" for line in plugins),
+        )
     )
     log = workdir / "k8sgw.log"
     cmd = taskset(cpus, [sys.executable, "-m", "k8sgw", "-conf", str(corefile), "-log.level", log_level])

@@ -58,6 +58,7 @@ __all__ = [
     "SIZE_BUCKETS",
     "TIME_BUCKETS",
     "Metrics",
+    "QueryCells",
     "WatchObserver",
     "server_label",
 ]
@@ -122,8 +123,8 @@ def _go_float(value: float) -> str:
 
 
 @dataclass(slots=True)
-class _Cells:
-    """Everything one observe() touches, for one label combination."""
+class QueryCells:
+    """Everything counting one query touches, for one label combination (Metrics.cells)."""
 
     requests: list[int]
     responses: list[int]
@@ -131,6 +132,23 @@ class _Cells:
     duration: _Histogram
     request_size: _Histogram
     response_size: _Histogram
+
+    def count(self, duration: float, request_size: int, response_size: int, do: bool) -> None:
+        """Count one answered query (see Metrics.observe for the arguments)."""
+        self.requests[0] += 1
+        self.responses[0] += 1
+        if do:
+            self.do[0] += 1
+        # _Histogram.observe, inlined: this runs once per query and calls cost more than the work.
+        h = self.duration
+        h.counts[bisect_left(h.buckets, duration)] += 1
+        h.sum += duration
+        h = self.request_size
+        h.counts[bisect_left(h.buckets, request_size)] += 1
+        h.sum += request_size
+        h = self.response_size
+        h.counts[bisect_left(h.buckets, response_size)] += 1
+        h.sum += response_size
 
 
 @dataclass
@@ -180,7 +198,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self._build = (version, revision, f"python{platform.python_version()}")
         self._clock = clock
-        self._cells: dict[tuple, _Cells] = {}
+        self._cells: dict[tuple, QueryCells] = {}
         self._requests: dict[tuple[str, ...], list[int]] = {}
         self._responses: dict[tuple[str, ...], list[int]] = {}
         self._do: dict[tuple[str, ...], list[int]] = {}
@@ -225,19 +243,22 @@ class Metrics:
             plugin: what wrote the answer ("k8s_gateway", "forward", ...; "" = the server itself).
             do: the query had the DNSSEC OK bit.
         """
+        self.cells(proto, family, qtype, rcode, zone, server, plugin).count(
+            duration, request_size, response_size, do
+        )
+
+    def cells(
+        self, proto: str, family: int | str, qtype: int | str, rcode: int | str, zone: str | None, server: str, plugin: str
+    ) -> QueryCells:
+        """The cells observe() bumps for one label combination (see there): a caller that counts
+        many queries alike keeps them and calls their count()."""
         key = (proto, family, qtype, rcode, zone, server, plugin)
         cells = self._cells.get(key)
         if cells is None:
             cells = self._cells[key] = self._new_cells(key)
-        cells.requests[0] += 1
-        cells.responses[0] += 1
-        if do:
-            cells.do[0] += 1
-        cells.duration.observe(duration)
-        cells.request_size.observe(request_size)
-        cells.response_size.observe(response_size)
+        return cells
 
-    def _new_cells(self, key: tuple) -> _Cells:
+    def _new_cells(self, key: tuple) -> QueryCells:
         proto, family, qtype, rcode, zone, server, plugin = key
         zone = DROPPED if zone is None else zone
         family = str(family)
@@ -246,7 +267,7 @@ class Metrics:
         else:
             type_label = qtype.upper() if qtype.upper() in _COMMON_TYPES else "other"
         rcode_label = rcode if isinstance(rcode, str) else dns.rcode.to_text(dns.rcode.Rcode.make(rcode))
-        return _Cells(
+        return QueryCells(
             requests=self._requests.setdefault((server, zone, proto, family, type_label), [0]),
             responses=self._responses.setdefault((server, zone, rcode_label, plugin), [0]),
             do=self._do.setdefault((server, zone), [0]),

@@ -12,13 +12,13 @@ Logged at INFO on the logger "k8sgw.query", so ``-log.level warning`` silences i
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 
 import dns.exception
 import dns.message
@@ -57,6 +57,7 @@ class WireSummary:
     qclass: int | None
     edns_payload: int | None
     """The OPT record's UDP payload size; None = no OPT."""
+    edns_version: int | None
     do: bool
     authority_soa: bool
     authority_ns: bool
@@ -67,7 +68,7 @@ def summarize(wire: bytes) -> WireSummary | None:
     if len(wire) < 12:
         return None
     msg_id, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
-    qname = qtype = qclass = payload = None
+    qname = qtype = qclass = payload = version = None
     do = soa = ns = False
     ext_rcode = 0
     try:
@@ -89,12 +90,12 @@ def summarize(wire: bytes) -> WireSummary | None:
                 soa = soa or rdtype == _SOA
                 ns = ns or rdtype == _NS
             elif rdtype == _OPT:
-                payload, ext_rcode, do = rdclass, ttl >> 24, bool(ttl & 0x8000)
+                payload, ext_rcode, version, do = rdclass, ttl >> 24, (ttl >> 16) & 0xFF, bool(ttl & 0x8000)
     except (struct.error, IndexError, ValueError, dns.exception.DNSException):
         pass  # truncated or malformed past the header: log what was read
     return WireSummary(
         size=len(wire), id=msg_id, flags=flags, opcode=(flags >> 11) & 0xF, rcode=(ext_rcode << 4) | (flags & 0xF),
-        ancount=ancount, qname=qname, qtype=qtype, qclass=qclass, edns_payload=payload, do=do,
+        ancount=ancount, qname=qname, qtype=qtype, qclass=qclass, edns_payload=payload, edns_version=version, do=do,
         authority_soa=soa, authority_ns=ns,
     )
 
@@ -172,44 +173,91 @@ def format_entry(
     """
     q = query if isinstance(query, WireSummary) else summarize(_wire(query) or b"")
     r = reply if isinstance(reply, WireSummary) or reply is None else summarize(_wire(reply) or b"")
-    host, port = remote[0], remote[1]
-    values: dict[str, str] = {
-        "{remote}": f"[{host}]" if ":" in host else host,
-        "{port}": str(port),
-        "{proto}": proto,
-        "{when}": time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(clock())),
-    }
+    values = _line_values(remote, proto, clock)
     if q is not None:
+        values.update(_query_values(q))
         values["{>id}"] = str(q.id)
-        values["{>opcode}"] = str(q.opcode)
-        values["{size}"] = str(q.size)
-        values["{>do}"] = "true" if q.do else "false"
-        # CoreDNS edns.Size: 64 KiB over TCP, else the client's payload, at least 512.
-        values["{>bufsize}"] = "65535" if proto == "tcp" else str(max(q.edns_payload or 0, 512))
-        if q.qname is not None:
-            values["{name}"] = q.qname.to_text()
-            values["{type}"] = dns.rdatatype.to_text(q.qtype)
-            values["{class}"] = dns.rdataclass.to_text(q.qclass)
+        values["{>bufsize}"] = _bufsize(q.edns_payload, proto)
     if r is not None:
-        values["{rcode}"] = _rcode_text(r.rcode)
-        values["{rsize}"] = str(r.size)
-        values["{>rflags}"] = ",".join(name for name, bit in _FLAGS if r.flags & bit)
+        values.update(_reply_values(r))
         values["{duration}"] = _seconds(duration)
+    return _template(fmt).render(values)
 
-    def replace(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token.startswith("{>"):
-            return values.get(token.lower()) or "-"
-        if token in values or token in _KNOWN:
-            return values.get(token) or "-"
-        return token
 
-    return _PLACEHOLDER.sub(replace, fmt)
+def _line_values(remote: tuple[str, int], proto: str, clock: Callable[[], float]) -> dict[str, str]:
+    """The values that differ from one line to the next, whatever the messages."""
+    host = remote[0]
+    return {
+        "{remote}": f"[{host}]" if ":" in host else host,
+        "{port}": str(remote[1]),
+        "{proto}": proto,
+        "{when}": _when(int(clock())),
+    }
+
+
+def _query_values(q: WireSummary) -> dict[str, str]:
+    """The values a query gives, but its ID and {>bufsize} (which depends on the transport)."""
+    values = {"{>opcode}": str(q.opcode), "{size}": str(q.size), "{>do}": "true" if q.do else "false"}
+    if q.qname is not None:
+        values["{name}"] = q.qname.to_text()
+        values["{type}"] = dns.rdatatype.to_text(q.qtype)
+        values["{class}"] = dns.rdataclass.to_text(q.qclass)
+    return values
+
+
+def _reply_values(r: WireSummary) -> dict[str, str]:
+    """The values a reply gives; they do not depend on its ID."""
+    return {
+        "{rcode}": _rcode_text(r.rcode),
+        "{rsize}": str(r.size),
+        "{>rflags}": ",".join(name for name, bit in _FLAGS if r.flags & bit),
+    }
+
+
+def _bufsize(edns_payload: int | None, proto: str) -> str:
+    # CoreDNS edns.Size: 64 KiB over TCP, else the client's payload, at least 512.
+    return "65535" if proto == "tcp" else str(max(edns_payload or 0, 512))
+
+
+@functools.lru_cache(maxsize=4)
+def _when(second: int) -> str:
+    # Lines of one second share it: strftime/localtime per line would cost more than the line.
+    return time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second))
 
 
 _KNOWN = frozenset(
     "{remote} {port} {proto} {when} {size} {name} {type} {class} {rcode} {rsize} {duration}".split()
 )
+
+
+class _Template:
+    """A log format, split once into literal text and placeholders (CoreDNS's replacer rules)."""
+
+    def __init__(self, fmt: str) -> None:
+        # (text, None): literal; (key, fallback): a placeholder's value, or fallback when it has none.
+        self.parts: list[tuple[str, str | None]] = []
+        pos = 0
+        for match in _PLACEHOLDER.finditer(fmt):
+            self.parts.append((fmt[pos : match.start()], None))
+            token = match.group(0)
+            if token.startswith("{>"):
+                self.parts.append((token.lower(), "-"))  # header placeholders: case-insensitive
+            elif token in _KNOWN:
+                self.parts.append((token, "-"))
+            else:
+                self.parts.append((token, None))  # unknown: left as written
+            pos = match.end()
+        self.parts.append((fmt[pos:], None))
+
+    def render(self, values: dict[str, str]) -> str:
+        return "".join(
+            text if fallback is None else (values.get(text) or fallback) for text, fallback in self.parts
+        )
+
+
+@functools.lru_cache(maxsize=32)
+def _template(fmt: str) -> _Template:
+    return _Template(fmt)
 
 
 def _rcode_text(rcode: int) -> str:
@@ -220,11 +268,16 @@ def _rcode_text(rcode: int) -> str:
 
 
 def _seconds(duration: float) -> str:
-    # Go: strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s", with nanosecond resolution.
-    text = format(Decimal(repr(round(max(duration, 0.0), 9))), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
+    # Go: strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" of a nanosecond Duration. Durations
+    # have few significant digits, so the shortest form is the exact one, trailing zeros cut.
+    ns = max(round(duration * 1e9), 0)
+    text = f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}".rstrip("0").rstrip(".")
     return text + "s"
+
+
+# Each distinct query and reply (bytes minus the ID) is read once: a repeated one costs a dict
+# lookup, like the fast path's replies. Past this many, a memo starts over.
+MAX_MEMO = 100_000
 
 
 class QueryLogger:
@@ -241,6 +294,10 @@ class QueryLogger:
         self._all_names = "." in cfg.names
         self._all_classes = cfg.classes >= frozenset(LOG_CLASSES)
         self._scopes = tuple(dns.name.from_text(n) for n in cfg.names)
+        self._template = _template(cfg.format)
+        # query minus ID → (its values, EDNS payload), or None: not logged (unreadable, out of scope)
+        self._queries: dict[bytes, tuple[dict[str, str], int | None] | None] = {}
+        self._replies: dict[bytes, tuple[dict[str, str], str]] = {}  # reply minus ID → (values, class)
 
     def log(
         self,
@@ -254,14 +311,45 @@ class QueryLogger:
         """Log one query and its reply (None: dropped) if the directive selects it."""
         if not self.logger.isEnabledFor(logging.INFO):
             return
+        known = self._queries.get(query[2:], _UNREAD)
+        if known is _UNREAD:
+            known = _remember(self._queries, query[2:], self._read_query(query))
+        if known is None:
+            return
+        query_values, payload = known
+        reply_values, cls = self._read_reply(reply) if reply is not None else (None, "error")
+        if not self._all_classes and cls not in self.cfg.classes:
+            return
+        values = _line_values(remote, proto, time.time)
+        values.update(query_values)
+        values["{>id}"] = str(int.from_bytes(query[:2], "big"))
+        values["{>bufsize}"] = _bufsize(payload, proto)
+        if reply_values is not None:
+            values.update(reply_values)
+            values["{duration}"] = _seconds(duration)
+        self.logger.info("%s", self._template.render(values))
+
+    def _read_reply(self, reply: bytes) -> tuple[dict[str, str], str]:
+        read = self._replies.get(reply[2:])
+        if read is None:
+            r = summarize(reply)
+            read = _remember(self._replies, reply[2:], (_reply_values(r) if r else {}, classify(r)))
+        return read
+
+    def _read_query(self, query: bytes) -> tuple[dict[str, str], int | None] | None:
         q = summarize(query)
         if q is None:
-            return
+            return None
         if not self._all_names and (q.qname is None or not any(q.qname.is_subdomain(s) for s in self._scopes)):
-            return
-        r = summarize(reply) if reply is not None else None
-        if not self._all_classes and classify(r) not in self.cfg.classes:
-            return
-        self.logger.info(
-            "%s", format_entry(q, r, remote=remote, proto=proto, duration=duration, fmt=self.cfg.format)
-        )
+            return None
+        return _query_values(q), q.edns_payload
+
+
+_UNREAD = object()
+
+
+def _remember(memo: dict, key: bytes, value):
+    if len(memo) >= MAX_MEMO:
+        memo.clear()
+    memo[key] = value
+    return value
