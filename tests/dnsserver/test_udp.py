@@ -11,6 +11,8 @@ import dns.message
 import dns.rcode
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from k8sgw.dnsserver import _mmsg  # built by `pip install -e .` (setup.py); gcc is on every machine
 from k8sgw.dnsserver.answer import Authority, Block, View
@@ -201,3 +203,55 @@ async def test_ipv6_addresses_round_trip():
         assert addr == ("::1", sender.getsockname()[1], 0, 0)  # (host, port, flowinfo, scope_id)
         assert _mmsg.sendmmsg(server, [(b"r", addr)], 0) == 1
         assert sender.recvfrom(10) == (b"r", server.getsockname())
+
+
+def _large(size: int) -> bytes:
+    return (bytes(range(256)) * 256)[:size]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.one_of(st.binary(max_size=600), st.integers(60000, 65507).map(_large))),
+        min_size=1,
+        max_size=150,
+    )
+)
+def test_recvmmsg_and_sendmmsg_carry_any_datagrams_unchanged(datagrams):
+    """Random sizes from several senders, in batches: every byte and address arrives as sent, and
+    sendmmsg sends each back to where it came from."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.setblocking(False)
+        senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+        try:
+            for s in senders:
+                s.bind(("127.0.0.1", 0))
+                s.settimeout(5)  # a lost echo fails the test instead of hanging it
+            chunk: list[tuple[int, bytes]] = []
+            for k, (who, payload) in enumerate(datagrams):
+                senders[who].sendto(payload, server.getsockname())
+                chunk.append((who, payload))
+                # A chunk at a time, well under the default receive buffers (~200 KB).
+                if sum(len(p) + 1024 for _, p in chunk) > 100_000 or k == len(datagrams) - 1:
+                    _echo_chunk(server, senders, chunk)
+                    chunk = []
+        finally:
+            for s in senders:
+                s.close()
+
+
+def _echo_chunk(server: socket.socket, senders: list[socket.socket], chunk: list[tuple[int, bytes]]) -> None:
+    received = []
+    while True:
+        try:
+            received += _mmsg.recvmmsg(server)
+        except BlockingIOError:
+            break
+    assert received == [(payload, senders[who].getsockname()) for who, payload in chunk]
+    done = 0
+    while done < len(received):
+        done += _mmsg.sendmmsg(server, received, done)
+    for who, s in enumerate(senders):
+        mine = [payload for w, payload in chunk if w == who]
+        assert [s.recv(65535) for _ in mine] == mine
