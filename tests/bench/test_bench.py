@@ -89,14 +89,20 @@ def test_with_the_tools_installed(tmp_path):
     assert_sane_scale(results)
     assert "UDP queries/s" in stdout and "TCP queries/s" in stdout and "p99 ms" in stdout
     assert "VmRSS once synced, MB" in stdout and "change → answer" in stdout
+    assert "UDP I/O recvmmsg/sendmmsg batches" in stdout  # the C module is built and in use
     assert ("k8sgw/NSD" in stdout) == ("NSD" in servers)
     assert {c["verdict"] for c in results["checks"]} <= {"PASS", "MISS", "info"}
     assert results["machine"]["nproc"] >= 1 and results["machine"]["python"]
 
 
 def test_python_client_k8sgw_only(tmp_path):
-    """Without dnsperf and NSD: the Python client against k8sgw, no ratios, the same table."""
-    stdout, results = run_bench(tmp_path, "--loadgen", "python", "--no-nsd", "--no-scale")
+    """Without dnsperf and NSD: the Python client against k8sgw, no ratios, the same table; with a
+    directive added to k8sgw's server block (--plugin), as the README's cost table is measured."""
+    stdout, results = run_bench(
+        tmp_path, "--loadgen", "python", "--no-nsd", "--no-scale", "--plugin", "prometheus 127.0.0.1:0"
+    )
+    assert "\n    prometheus 127.0.0.1:0\n" in (tmp_path / "work" / "throughput" / "k8sgw" / "Corefile").read_text()
+    assert "k8sgw with `prometheus 127.0.0.1:0`" in stdout
     assert list(results["throughput"]) == ["k8sgw"]
     for mode in ("udp", "udp+edns", "tcp"):
         assert_sane_run(results["throughput"]["k8sgw"][mode])
