@@ -19,7 +19,6 @@ line, backoff 0.8 s ×2 capped at 30 s with jitter, reset after 2 min healthy, R
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -29,6 +28,7 @@ from typing import Any, NoReturn, Protocol
 
 import pydantic
 import trio
+from pydantic_core import from_json
 
 from k8sgw.kubeapi.client import KubeClient, error_from_status, parse_status
 from k8sgw.kubeapi.errors import (
@@ -358,7 +358,7 @@ async def stream_watch(
 async def _dispatch(kind: Kind, events_send: EventsSend, state: WatchState, line: bytes) -> None:
     """Handle one watch line: look at `type` first, then build only the model that type needs."""
     try:
-        event = json.loads(line)
+        event = from_json(line)
     except ValueError as exc:
         raise ApiProtocolError(f"watch {kind.name}: not JSON: {line[:200]!r}") from exc
     if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
