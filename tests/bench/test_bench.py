@@ -216,8 +216,8 @@ def test_render_marks_targets():
         },
         settings={"summary": "s", "objects": 10},
         scale=[
-            ScaleResult(1000, rss_mb=60, update_ms=[2, 3]),
-            ScaleResult(50_000, rss_mb=300, update_ms=[2, 150]),
+            ScaleResult(1000, rss_mb=60, update_ms=[2, 3], synced_s=20.0),
+            ScaleResult(50_000, rss_mb=300, update_ms=[2, 150], synced_s=15.5),
         ],
     )
     text = render(results)
@@ -226,3 +226,6 @@ def test_render_marks_targets():
     assert verdicts["RSS at 50,000 objects"] == "MISS" and verdicts["RSS at 1,000 objects"] == "info"
     assert verdicts["change→answer worst of 2, 1,000 objects"] == "PASS"
     assert verdicts["change→answer worst of 2, 50,000 objects"] == "MISS"
+    assert verdicts["start→last name answers at 50,000 objects"] == "MISS"
+    assert verdicts["start→last name answers at 1,000 objects"] == "info"
+    assert "<= 15 s at 50,000" in text
