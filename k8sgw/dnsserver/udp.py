@@ -2,8 +2,9 @@
 
 The loop reads and answers a batch at a time: up to 64 datagrams per recvmmsg and their replies in
 one sendmmsg (the optional C module _mmsg, built on Linux at install), or one recvfrom/sendto per
-datagram where that module is missing. Batching cuts a third of the cost of a query under load:
-most of it is the system calls (README "Performance").
+datagram where that module is missing. Most of a query's cost under load is those system calls;
+batching them kept k8sgw above 0.89 of NSD in every benchmark run, where one call per datagram
+ranged from 0.7 to 1.0 (README "Performance").
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 from k8sgw.dnsserver.answer import View
 from k8sgw.dnsserver.wire import Handler, Pending
 from k8sgw.ops.metrics import Metrics, QueryCells, server_label
-from k8sgw.ops.querylog import QueryLogger, summarize
+from k8sgw.ops.querylog import QueryLogger, remember, summarize
 
 __all__ = ["instrument", "needs_instrumenting"]
 
@@ -26,11 +26,8 @@ def needs_instrumenting(view: View, metrics: Metrics | None) -> bool:
 
 
 # What counting and logging need from a query depends only on its bytes minus the ID, so each
-# distinct query is read once (like the fast path's replies) and the answer from the fast path is
-# counted for the price of a dict lookup and a few increments. Bounded like the fast path.
-MAX_KNOWN = 100_000
-
-
+# distinct query is read once (querylog.remember) and an answer from the fast path is counted for
+# the price of a dict lookup and a few increments.
 _UNREAD = object()
 
 
@@ -72,13 +69,9 @@ def instrument(
 
     def record(wire: bytes, reply: bytes | None, addr: Any, started: float, plugin: str) -> None:
         duration = perf_counter() - started
-        key = wire[2:]
-        q = known.get(key, _UNREAD)
+        q = known.get(wire[2:], _UNREAD)
         if q is _UNREAD:
-            q = read(wire)
-            if len(known) >= MAX_KNOWN:
-                known.clear()
-            known[key] = q
+            q = remember(known, wire[2:], read(wire))
         if q is None:
             return
         if metrics is not None and reply is not None:

@@ -29,7 +29,7 @@ import dns.rdatatype
 
 from k8sgw.config.ops import COMMON_LOG_FORMAT, LOG_CLASSES, LogConfig
 
-__all__ = ["QUERY_LOGGER", "QueryLogger", "WireSummary", "classify", "format_entry", "summarize"]
+__all__ = ["MAX_MEMO", "QUERY_LOGGER", "QueryLogger", "WireSummary", "classify", "format_entry", "remember", "summarize"]
 
 QUERY_LOGGER = "k8sgw.query"
 
@@ -280,6 +280,14 @@ def _seconds(duration: float) -> str:
 MAX_MEMO = 100_000
 
 
+def remember(memo: dict, key: bytes, value):
+    """memo[key] = value, starting the memo over when it holds MAX_MEMO entries; returns value."""
+    if len(memo) >= MAX_MEMO:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 class QueryLogger:
     """Applies one ``log`` directive: scope by name, filter by response class, format, log.
 
@@ -313,7 +321,7 @@ class QueryLogger:
             return
         known = self._queries.get(query[2:], _UNREAD)
         if known is _UNREAD:
-            known = _remember(self._queries, query[2:], self._read_query(query))
+            known = remember(self._queries, query[2:], self._read_query(query))
         if known is None:
             return
         query_values, payload = known
@@ -333,7 +341,7 @@ class QueryLogger:
         read = self._replies.get(reply[2:])
         if read is None:
             r = summarize(reply)
-            read = _remember(self._replies, reply[2:], (_reply_values(r) if r else {}, classify(r)))
+            read = remember(self._replies, reply[2:], (_reply_values(r) if r else {}, classify(r)))
         return read
 
     def _read_query(self, query: bytes) -> tuple[dict[str, str], int | None] | None:
@@ -346,10 +354,3 @@ class QueryLogger:
 
 
 _UNREAD = object()
-
-
-def _remember(memo: dict, key: bytes, value):
-    if len(memo) >= MAX_MEMO:
-        memo.clear()
-    memo[key] = value
-    return value
