@@ -124,6 +124,7 @@ def test_package_installs_from_a_wheel(tmp_path: Path) -> None:
     assert "k8sgw = k8sgw.cli:main" in entry_points
     assert {"k8sgw/cli.py", "k8sgw/ops/http.py", "k8sgw/config/ops.py", "k8sgw/examples/seed/service-web.yaml"} <= names
     assert [n for n in names if n.startswith("k8sgw/dnsserver/_mmsg") and n.endswith(".so")], sorted(names)
+    assert "k8sgw/dnsserver/_mmsg.c" not in names  # compiled in, not shipped
     target = tmp_path / "site"
     done = subprocess.run(
         [*pip, "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
