@@ -10,6 +10,8 @@ is dropped. Nothing here owns data; it only connects the owners.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import random
 from collections import defaultdict
@@ -163,7 +165,7 @@ class _Runtime:
                     if server.gateway is not None:
                         gw = server.gateway
                         settings = ZoneSettings.from_config(gw)
-                        store = RecordStore(settings, gw.resources)
+                        store = RecordStore(settings, gw.resources, on_list_applied=_after_list)
                         observer = self.metrics.track_store(store.kinds, store)
                         _start_indexer(nursery, store, clients[id(gw)], self.watch_policy, observer)
                         stores.append(store)
@@ -379,3 +381,20 @@ def _start_indexer(
         for kind_name in store.kinds:
             watch = partial(watch_forever, policy=policy, observer=observer)
             nursery.start_soon(watch, client, KINDS[kind_name], events_send.clone(), name=f"watch {kind_name}")
+
+
+def _after_list(complete: bool) -> None:
+    """Process-wide memory housekeeping after a store applied list pages (RecordStore's hook).
+
+    A large list leaves ~40 long-lived objects per name: gc.freeze() moves them out of the
+    collector's generations, so full collections (which scan every tracked object) neither pause
+    the servers for a second at 50,000 objects nor take a third of the sync while pages arrive.
+    Once a large list is complete, malloc_trim gives the heap its parsed pages used back to the OS
+    (glibc only); without it the process keeps that peak as resident memory for good.
+    """
+    gc.freeze()
+    if complete:
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass

@@ -3,7 +3,7 @@
 One row per kind; a new kind is a model in models.py plus a row here. A kind may list fallback
 versions: the watcher tries `version` first and, when the API answers 404, each of
 `fallback_versions` in turn (TLSRoute moved to v1 in Gateway API 1.5 and older or experimental
-installs serve only v1alpha2, KUBEAPI §4.4). That is why `Kind` is a value and not a constant baked
+installs serve only v1alpha2). That is why `Kind` is a value and not a constant baked
 into the watcher: `at_version` gives the same kind at another version.
 """
 
@@ -34,8 +34,22 @@ __all__ = [
     "KINDS",
     "SERVICE",
     "TLSROUTE",
+    "CLAIMING_KINDS",
+    "FEEDING_KINDS",
+    "ROUTE_KINDS",
     "Kind",
 ]
+
+ROUTE_KINDS = ("HTTPRoute", "TLSRoute", "GRPCRoute")
+"""The Gateway API route kinds: each takes its addresses from its parent Gateways."""
+
+CLAIMING_KINDS = (*ROUTE_KINDS, "Ingress", "Service", "DNSEndpoint")
+"""The kinds a Corefile's `resources` may name, in ownership order: where several kinds have
+records for one name, the first in this order owns it (k8s_gateway's order)."""
+
+FEEDING_KINDS = ("Gateway", "EndpointSlice")
+"""Kinds watched only because claiming kinds read them: Gateways for routes, EndpointSlices for
+Services with `k8s-gateway.dns/resolve-endpoints`."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +111,7 @@ GRPCROUTE = Kind("GRPCRoute", _GATEWAY_API, "v1", "grpcroutes", GRPCRoute)
 TLSROUTE = Kind("TLSRoute", _GATEWAY_API, "v1", "tlsroutes", TLSRoute, fallback_versions=("v1alpha2",))
 DNSENDPOINT = Kind("DNSEndpoint", "externaldns.k8s.io", "v1alpha1", "dnsendpoints", DNSEndpoint)
 
-KINDS: dict[str, Kind] = {
+KINDS: dict[str, Kind] = {  # every name in CLAIMING_KINDS and FEEDING_KINDS
     kind.name: kind
     for kind in (INGRESS, SERVICE, ENDPOINTSLICE, GATEWAY, HTTPROUTE, GRPCROUTE, TLSROUTE, DNSENDPOINT)
 }

@@ -1,8 +1,8 @@
 """RecordMap: one immutable, versioned snapshot of every name k8sgw answers for.
 
 The indexer (store.py) is its only writer and publishes a new map per batch of events; the DNS
-servers only ever read `store.current`. Names are stored in dnspython's canonical (lower-case)
-form so a lookup is one dict access. Empty non-terminals (names that exist only because something
+servers only ever read `store.current`. Names are stored as NameKeys (their lower-cased labels)
+so a lookup is one dict access and costs no dnspython hashing. Empty non-terminals (names that exist only because something
 exists below them) are nodes with no rdata, so NXDOMAIN vs NODATA is one lookup too (RFC 8020).
 
 Must not import trio or httpx: this is pure data.
@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import dns.name
 import dns.rdata
 import immutables
+
+from k8sgw.records.keys import NameKey
 
 __all__ = ["Node", "RecordMap", "Rdatas"]
 
@@ -31,14 +33,17 @@ class Node:
         children: how many direct child names exist; keeps empty non-terminals alive.
         ttls: TTL by rdtype where a source sets its own (DNSEndpoint recordTTL); other types
             get the k8s_gateway `ttl`.
+        anchored: exists even with no data and no children: a nameserver host the zone's NS
+            records name, which must answer NODATA rather than NXDOMAIN while it has no address.
     """
 
     rrsets: Mapping[int, Rdatas] = field(default_factory=dict)
     children: int = 0
     ttls: Mapping[int, int] = field(default_factory=dict)
+    anchored: bool = False
 
     def exists(self) -> bool:
-        return bool(self.rrsets) or self.children > 0
+        return bool(self.rrsets) or self.children > 0 or self.anchored
 
 
 _EMPTY = immutables.Map()
@@ -54,19 +59,19 @@ class RecordMap:
         serial: SOA serial; rises whenever data changes and never goes back across restarts
             (it starts from the clock, see store.py).
         ready: every enabled kind has finished its first list; until then in-zone answers are
-            SERVFAIL (DESIGN rule 2).
+            SERVFAIL, since an empty index would answer NXDOMAIN for names that exist.
     """
 
-    nodes: immutables.Map = _EMPTY
+    nodes: immutables.Map[NameKey, Node] = _EMPTY
     version: int = 0
     serial: int = 1
     ready: bool = False
 
     def get(self, name: dns.name.Name) -> Node | None:
-        return self.nodes.get(name)
+        return self.nodes.get(NameKey.of(name))
 
     def rdatas(self, name: dns.name.Name, rdtype: int) -> Rdatas:
-        node = self.nodes.get(name)
+        node = self.nodes.get(NameKey.of(name))
         return node.rrsets.get(rdtype, ()) if node else ()
 
     def __len__(self) -> int:
@@ -75,11 +80,12 @@ class RecordMap:
 
 def set_rrsets(
     mutation: immutables.MapMutation,
-    name: dns.name.Name,
+    name: dns.name.Name | NameKey,
     rrsets: Mapping[int, Rdatas],
     *,
-    stop_at: Iterable[dns.name.Name],
+    stop_at: Iterable[dns.name.Name | NameKey],
     ttls: Mapping[int, int] | None = None,
+    anchored: bool = False,
 ) -> None:
     """Set the rdata owned by `name` in a map being mutated, keeping empty non-terminals right.
 
@@ -87,10 +93,11 @@ def set_rrsets(
     as empty non-terminals when a name appears and removed when their last child goes.
     Cost: O(depth of the name), independent of the map's size.
     """
-    apexes = frozenset(stop_at)
+    name = _key(name)
+    apexes = frozenset(_key(n) for n in stop_at)
     old = mutation.get(name)
     children = old.children if old else 0
-    new = Node(dict(rrsets), children, dict(ttls or {}))
+    new = Node(dict(rrsets), children, dict(ttls or {}), anchored)
     if new.exists():
         mutation[name] = new
         if old is None:
@@ -100,9 +107,11 @@ def set_rrsets(
         _adjust_parent(mutation, name, -1, apexes)
 
 
-def _adjust_parent(
-    mutation: immutables.MapMutation, name: dns.name.Name, delta: int, apexes: frozenset[dns.name.Name]
-) -> None:
+def _key(name: dns.name.Name | NameKey) -> NameKey:
+    return name if isinstance(name, NameKey) else NameKey.of(name)
+
+
+def _adjust_parent(mutation: immutables.MapMutation, name: NameKey, delta: int, apexes: frozenset[NameKey]) -> None:
     while name not in apexes and len(name) > 1:
         parent = name.parent()
         if parent in apexes:
@@ -110,7 +119,7 @@ def _adjust_parent(
         old = mutation.get(parent)
         rrsets = old.rrsets if old else {}
         children = (old.children if old else 0) + delta
-        node = Node(rrsets, children, old.ttls if old else {})
+        node = Node(rrsets, children, old.ttls if old else {}, old.anchored if old else False)
         if node.exists():
             mutation[parent] = node
             if old is not None:

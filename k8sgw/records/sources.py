@@ -10,22 +10,24 @@ Some kinds depend on others: a route's addresses are its parent Gateways', a Ser
 indexer (store.py) owns those objects and hands them in as `Related`; translation stays a pure
 function of its inputs, so it is table-tested without a store.
 
-Load-balancer and Gateway hostnames become CNAME records (DESIGN rule 8: never resolved on the
-query path). A name cannot carry a CNAME and other data (RFC 1034 §3.6.2), so where an object has
-both addresses and hostnames the addresses win.
+Load-balancer and Gateway hostnames become CNAME records: k8sgw never resolves a name while
+answering a query. A name cannot carry a CNAME and other data (RFC 1034 §3.6.2), so where an
+object has both addresses and hostnames the addresses win.
+
+`translate` is the boundary the indexer calls: whatever one object holds, it returns claims (maybe
+none) and logs what was wrong at WARNING with the object's kind/namespace/name; it never raises.
+It also enforces what no object may claim: a CNAME at a zone apex, anything at or below a
+nameserver host, an RRset larger than any reply can carry.
 
 Must not import trio or httpx.
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import dns.exception
 import dns.name
@@ -34,10 +36,29 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.CNAME
 import dns.rdtypes.ANY.TXT
-import dns.rdtypes.IN.A
-import dns.rdtypes.IN.AAAA
 
+from k8sgw.kubeapi.kinds import CLAIMING_KINDS, ROUTE_KINDS
+from k8sgw.kubeapi.models import (
+    DNSEndpoint,
+    EndpointSlice,
+    Gateway,
+    Ingress,
+    KubeObject,
+    LoadBalancerStatus,
+    ParentReference,
+    Route,
+    Service,
+)
 from k8sgw.labels import LabelSelector, parse_label_selector
+from k8sgw.records.hostnames import (
+    Rejected,
+    address_rdata,
+    hostname,
+    parse_address,
+    parse_hostname,
+    parse_uint16,
+)
+from k8sgw.records.keys import NameKey
 
 __all__ = [
     "wants_endpoints",
@@ -50,6 +71,8 @@ __all__ = [
     "SERVICE_NAME_LABEL",
     "TRANSLATORS",
     "Claim",
+    "Report",
+    "RRSET_BYTES_MAX",
     "LabelSelector",
     "Related",
     "Scope",
@@ -67,17 +90,18 @@ __all__ = [
     "service_claims",
     "service_names",
     "slice_service_key",
+    "translate",
+    "translation_size",
 ]
 
 logger = logging.getLogger(__name__)
 
 ObjectKey = tuple[str, str]  # (namespace, name)
-Claim = tuple[dns.name.Name, dns.rdata.Rdata, int | None]
+Claim = tuple[NameKey, dns.rdata.Rdata, int | None]
 """(owner, rdata, TTL); TTL None = the k8s_gateway `ttl`."""
 
-# DESIGN rule 5: the first kind in this order that has records for a name owns it.
-PRECEDENCE = ("HTTPRoute", "TLSRoute", "GRPCRoute", "Ingress", "Service", "DNSEndpoint")
-ROUTE_KINDS = ("HTTPRoute", "TLSRoute", "GRPCRoute")
+# The first kind in this order that has records for a name owns it (k8s_gateway's order).
+PRECEDENCE = CLAIMING_KINDS
 
 HOSTNAME_ANNOTATIONS = ("coredns.io/hostname", "external-dns.alpha.kubernetes.io/hostname")
 RESOLVE_ENDPOINTS_ANNOTATION = "k8s-gateway.dns/resolve-endpoints"
@@ -87,6 +111,36 @@ GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 
 _MAX_TTL = 2**31 - 1  # RFC 2181 §8
 _TXT_CHUNK = 255  # one <character-string> (RFC 1035 §3.3)
+_RDATA_MAX = 65535  # RDLENGTH is 16 bits (RFC 1035 §3.2.1)
+RRSET_BYTES_MAX = 65535 - 512
+"""Bytes an RRset may take in a reply: a DNS message is at most 65,535 bytes (its length prefix over
+TCP is 16 bits), and 512 are left for the header, the longest question and an OPT record."""
+_WARNINGS_PER_OBJECT = 10
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+
+class Report:
+    """The warnings of one object's translation, each naming kind/namespace/name.
+
+    At most ten lines per translation, then one line with the count of the rest: an object with
+    10,000 bad addresses must not write 10,000 lines at every change.
+    """
+
+    def __init__(self, kind: str, obj: KubeObject) -> None:
+        self.prefix = f"{kind} {obj.metadata.namespace}/{obj.metadata.name}"
+        self.count = 0
+
+    def warn(self, message: str, *args: object) -> None:
+        self.count += 1
+        if self.count <= _WARNINGS_PER_OBJECT:
+            logger.warning("%s: " + message, self.prefix, *args)
+
+    def close(self) -> None:
+        if self.count > _WARNINGS_PER_OBJECT:
+            logger.warning("%s: %d more problems like these, not shown", self.prefix, self.count - _WARNINGS_PER_OBJECT)
+        self.count = 0
 
 
 # --- scope ------------------------------------------------------------------------------------
@@ -101,15 +155,22 @@ class Scope:
         ingress_classes: only Ingresses whose spec.ingressClassName is one of these; empty = all.
         gateway_classes: only routes via Gateways whose spec.gatewayClassName is one of these.
         service_selectors: a Service must match at least one (OR); empty = all Services.
+        nameserver_hosts: `<apex>.<zone>` and `<secondary>.<zone>`: their addresses come from the
+            nameserver's own Service, so no object may claim them or names below them.
     """
 
     zones: tuple[dns.name.Name, ...]
     ingress_classes: frozenset[str] = frozenset()
     gateway_classes: frozenset[str] = frozenset()
     service_selectors: tuple[LabelSelector, ...] = ()
+    nameserver_hosts: frozenset[NameKey] = frozenset()
+    apexes: frozenset[NameKey] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "apexes", frozenset(NameKey.of(z) for z in self.zones))
 
     def zone_of(self, name: dns.name.Name) -> dns.name.Name | None:
-        """The longest configured zone containing name (DESIGN rule 1), or None."""
+        """The longest configured zone containing name (a more specific zone wins), or None."""
         best = None
         for zone in self.zones:
             if name.is_subdomain(zone) and (best is None or len(zone) > len(best)):
@@ -117,7 +178,7 @@ class Scope:
         return best
 
 
-def _empty_slices(key: ObjectKey) -> Iterable[Any]:
+def _empty_slices(key: ObjectKey) -> Iterable[EndpointSlice]:
     return ()
 
 
@@ -130,8 +191,8 @@ class Related:
         endpoint_slices: the EndpointSlices of a Service, by the Service's (namespace, name).
     """
 
-    gateways: Mapping[ObjectKey, Any] = field(default_factory=dict)
-    endpoint_slices: Callable[[ObjectKey], Iterable[Any]] = _empty_slices
+    gateways: Mapping[ObjectKey, Gateway] = field(default_factory=dict)
+    endpoint_slices: Callable[[ObjectKey], Iterable[EndpointSlice]] = _empty_slices
 
 
 NO_RELATED = Related()
@@ -140,59 +201,9 @@ NO_RELATED = Related()
 # --- small helpers ------------------------------------------------------------------------------
 
 
-def _key(obj: Any) -> ObjectKey:
-    return obj.metadata.namespace, obj.metadata.name
-
-
-def ignored(obj: Any) -> bool:
+def ignored(obj: KubeObject) -> bool:
     """The object carries `k8s-gateway.dns/ignore: "true"`: k8sgw acts as if it did not exist."""
     return obj.metadata.labels.get(IGNORE_LABEL, "").strip().lower() == "true"
-
-
-@functools.lru_cache(maxsize=4096)
-def address_rdata(text: str) -> dns.rdata.Rdata | None:
-    """An A or AAAA rdata for an IP address string, or None if it is not an IP address.
-
-    Cached: many objects share an address (every Ingress of one controller), and parsing it twice
-    (ipaddress, then dnspython) was a fifth of the indexer's time. Rdata objects are immutable.
-    """
-    try:
-        ip = ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-    # The parsed address, not its text: dnspython would parse the text again.
-    if ip.version == 4:
-        return dns.rdtypes.IN.A.A(dns.rdataclass.IN, dns.rdatatype.A, ip)
-    return dns.rdtypes.IN.AAAA.AAAA(dns.rdataclass.IN, dns.rdatatype.AAAA, ip)
-
-
-_RFC1123_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
-_TARGET_LABEL = re.compile(r"[a-z0-9_](?:[-a-z0-9_]{0,61}[a-z0-9_])?")
-
-
-def parse_hostname(text: str, *, underscores: bool = False) -> dns.name.Name | None:
-    """A host name (RFC 1123, optionally `*.`-prefixed, trailing dot allowed) as an absolute Name.
-
-    Case is folded. `underscores` also allows `_` in labels (external-dns names such as
-    `_sip._tcp.example.org`). Returns None for anything else (IP addresses, empty labels, a `*`
-    that is not the whole first label, over 253 characters).
-    """
-    text = text.strip().rstrip(".").lower()
-    if not text or len(text) > 253:
-        return None
-    labels = text.split(".")
-    pattern = _TARGET_LABEL if underscores else _RFC1123_LABEL
-    for i, label in enumerate(labels):
-        if label == "*" and i == 0 and len(labels) > 1:
-            continue
-        if not pattern.fullmatch(label):
-            return None
-    if all(label.isdigit() for label in labels[-1:]):
-        return None  # an IP address or a numeric TLD, not a host name
-    try:
-        return dns.name.from_text(text, origin=dns.name.root)
-    except dns.exception.DNSException:
-        return None
 
 
 def hostname_in_zones(text: str, scope: Scope) -> dns.name.Name | None:
@@ -201,56 +212,62 @@ def hostname_in_zones(text: str, scope: Scope) -> dns.name.Name | None:
     return name if name is not None and scope.zone_of(name) is not None else None
 
 
+def _host_in_zones(text: str, scope: Scope, what: str, report: Report) -> dns.name.Name | None:
+    """hostname_in_zones, warning about a host that is not a host name (one outside every zone is
+    another instance's business, not an error)."""
+    try:
+        name = hostname(text)
+    except Rejected as why:
+        report.warn("%s %r %s; skipped", what, text, why)
+        return None
+    return name if scope.zone_of(name) is not None else None
+
+
 def _cname(target: dns.name.Name) -> dns.rdata.Rdata:
     return dns.rdtypes.ANY.CNAME.CNAME(dns.rdataclass.IN, dns.rdatatype.CNAME, target)
 
 
-def _addresses(values: Iterable[str | None], what: str, obj: Any) -> list[dns.rdata.Rdata]:
-    out = []
+def _addresses(values: Iterable[str | None], what: str, report: Report) -> list[dns.rdata.Rdata]:
+    """The addresses among values, in order, each once (a dict: linear in the number of values)."""
+    out: dict[dns.rdata.Rdata, None] = {}
     for value in values:
         if not value:
             continue
-        rdata = address_rdata(value)
-        if rdata is None:
-            logger.warning("%s %s/%s: %r is not an IP address; ignored", what, *_key(obj), value)
-        elif rdata not in out:
-            out.append(rdata)
-    return out
+        try:
+            out[parse_address(value)] = None
+        except Rejected as why:
+            report.warn("%s %r %s; ignored", what, value, why)
+    return list(out)
 
 
-def _hostnames(values: Iterable[str | None], what: str, obj: Any) -> list[dns.rdata.Rdata]:
-    out = []
+def _hostnames(values: Iterable[str | None], what: str, report: Report) -> list[dns.rdata.Rdata]:
+    out: dict[dns.rdata.Rdata, None] = {}
     for value in values:
         if not value:
             continue
-        target = parse_hostname(value)
-        if target is None:
-            logger.warning("%s %s/%s: %r is not a host name; ignored", what, *_key(obj), value)
-        elif (rdata := _cname(target)) not in out:
-            out.append(rdata)
-    return out
+        try:
+            out[_cname(hostname(value))] = None
+        except Rejected as why:
+            report.warn("%s %r %s; ignored", what, value, why)
+    return list(out)
 
 
-def _prefer_addresses(rdatas: Sequence[dns.rdata.Rdata], what: str, obj: Any) -> list[dns.rdata.Rdata]:
-    """Addresses if there are any, else at most one CNAME: a name with a CNAME has nothing else."""
+def _prefer_addresses(rdatas: Sequence[dns.rdata.Rdata]) -> list[dns.rdata.Rdata]:
+    """Addresses if there are any, else at most one CNAME: a name with a CNAME has nothing else.
+
+    A load balancer reporting both an IP and a hostname is common, so this is not a warning.
+    """
     addresses = [r for r in rdatas if r.rdtype != dns.rdatatype.CNAME]
-    cnames = [r for r in rdatas if r.rdtype == dns.rdatatype.CNAME]
     if addresses:
-        if cnames:
-            logger.debug(
-                "%s %s/%s: has addresses and host names; answering the addresses only", what, *_key(obj)
-            )
         return addresses
-    if len(cnames) > 1:
-        logger.debug("%s %s/%s: several host names; answering a CNAME to the first", what, *_key(obj))
-    return cnames[:1]
+    return [r for r in rdatas if r.rdtype == dns.rdatatype.CNAME][:1]
 
 
-def _load_balancer(lb: Any, what: str, obj: Any) -> list[dns.rdata.Rdata]:
+def _load_balancer(lb: LoadBalancerStatus, report: Report) -> list[dns.rdata.Rdata]:
     """status.loadBalancer.ingress[]: IPs, or a CNAME to the first hostname when there is no IP."""
-    ips = _addresses((i.ip for i in lb.ingress), what, obj)
-    names = _hostnames((i.hostname for i in lb.ingress), what, obj)
-    return _prefer_addresses(ips + names, what, obj)
+    ips = _addresses((i.ip for i in lb.ingress), "load balancer IP", report)
+    names = _hostnames((i.hostname for i in lb.ingress), "load balancer hostname", report)
+    return _prefer_addresses(ips + names)
 
 
 def _claims(
@@ -258,77 +275,104 @@ def _claims(
 ) -> tuple[Claim, ...]:
     seen: dict[Claim, None] = {}
     for name in names:
+        key = NameKey.of(name)
         for rdata in rdatas:
-            seen[(name, rdata, ttl)] = None
+            seen[(key, rdata, ttl)] = None
     return tuple(seen)
 
 
-# --- Ingress (KUBEAPI §4.1) -------------------------------------------------------------------
+# --- Ingress ----------------------------------------------------------------------------------
 
 
-def ingress_claims(obj: Any, scope: Scope, related: Related = NO_RELATED) -> tuple[Claim, ...]:
+def ingress_claims(obj: Ingress, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
     """Every spec.rules[].host inside a zone → the load balancer IPs (or hostname, as CNAME)."""
+    report = report or Report("Ingress", obj)
     if ignored(obj):
         return ()
     if scope.ingress_classes and obj.spec.ingress_class_name not in scope.ingress_classes:
         return ()
-    names = [n for rule in obj.spec.rules if rule.host and (n := hostname_in_zones(rule.host, scope))]
+    names = [n for rule in obj.spec.rules if rule.host and (n := _host_in_zones(rule.host, scope, "host", report))]
     if not names:
         return ()
-    return _claims(names, _load_balancer(obj.status.load_balancer, "Ingress", obj))
+    return _claims(names, _load_balancer(obj.status.load_balancer, report))
 
 
-# --- Service (KUBEAPI §4.2, §4.3) ---------------------------------------------------------------
+# --- Service ----------------------------------------------------------------------------------
 
 
-def service_names(obj: Any, scope: Scope) -> list[dns.name.Name]:
-    """The names a Service is answered under (DESIGN rule 5).
+def _default_service_names(obj: Service, scope: Scope, report: Report) -> list[dns.name.Name]:
+    """`name.namespace.<zone>`: Kubernetes keeps both to DNS labels, but a fake or old API may not."""
+    labels = [obj.metadata.name.lower(), obj.metadata.namespace.lower()]
+    if not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        report.warn("name.namespace %r is not two DNS labels; the Service has no default name", ".".join(labels))
+        return []
+    relative = dns.name.Name([label.encode() for label in labels])
+    return _in_each_zone(relative, scope, report)
+
+
+def _in_each_zone(relative: dns.name.Name, scope: Scope, report: Report) -> list[dns.name.Name]:
+    out = []
+    for zone in scope.zones:
+        try:
+            out.append(relative.concatenate(zone))
+        except dns.name.NameTooLong:
+            report.warn("%s in zone %s is longer than a DNS name can be (255 bytes); skipped", relative, zone)
+    return out
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def service_names(obj: Service, scope: Scope, report: Report | None = None) -> list[dns.name.Name]:
+    """The names a Service is answered under.
 
     A hostname annotation (`coredns.io/hostname`, else `external-dns.alpha.kubernetes.io/hostname`)
     replaces the default `name.namespace.<zone>`. It is a comma-separated list; each entry is
     trimmed, lower-cased and must be an RFC 1123 host name, optionally `*.`-prefixed (invalid ones
     are logged at WARNING and ignored). An entry inside a zone is taken as it is; any other gets
-    each zone appended (a short name).
+    each zone appended (a short name), unless that makes it too long for a DNS name.
     """
+    report = report or Report("Service", obj)
     annotations = obj.metadata.annotations
     raw = next((annotations[a] for a in HOSTNAME_ANNOTATIONS if annotations.get(a, "").strip()), None)
     if raw is None:
-        label = dns.name.Name([obj.metadata.name.lower().encode(), obj.metadata.namespace.lower().encode()])
-        return [label.concatenate(zone) for zone in scope.zones]
-    names: dict[dns.name.Name, None] = {}
+        return _default_service_names(obj, scope, report)
+    names: dict[NameKey, dns.name.Name] = {}
     for entry in raw.split(","):
         if not entry.strip():
             continue
-        absolute = parse_hostname(entry)
-        if absolute is None:
-            logger.warning("Service %s/%s: hostname %r is not a valid host name; ignored", *_key(obj), entry.strip())
+        try:
+            absolute = hostname(entry)
+        except Rejected as why:
+            report.warn("hostname %r %s; ignored", entry.strip(), why)
             continue
         if scope.zone_of(absolute) is not None:
-            names[absolute] = None
+            candidates = [absolute]
         else:
-            relative = absolute.relativize(dns.name.root)
-            names.update(dict.fromkeys(relative.concatenate(zone) for zone in scope.zones))
-    return list(names)
+            candidates = _in_each_zone(absolute.relativize(dns.name.root), scope, report)
+        for name in candidates:
+            names.setdefault(NameKey.of(name), name)
+    return list(names.values())
 
 
-def wants_endpoints(obj: Any) -> bool:
+def wants_endpoints(obj: Service) -> bool:
     return obj.metadata.annotations.get(RESOLVE_ENDPOINTS_ANNOTATION, "").strip().lower() == "true"
 
 
-def _ready_endpoint_addresses(obj: Any, slices: Iterable[Any]) -> list[dns.rdata.Rdata]:
+def _ready_endpoint_addresses(slices: Iterable[EndpointSlice], report: Report) -> list[dns.rdata.Rdata]:
     """Ready addresses of every (not ignored) IPv4/IPv6 slice of the Service, duplicates removed."""
     values: list[str] = []
-    for eps in sorted(slices, key=_key):
+    for eps in sorted(slices, key=lambda s: s.key):
         if ignored(eps) or eps.address_type not in ("IPv4", "IPv6"):
             continue
         for endpoint in eps.endpoints:
-            if endpoint.conditions.ready is False:  # null means ready (KUBEAPI §4.3)
+            if endpoint.conditions.ready is False:  # null means ready, as the EndpointSlice API says
                 continue
             values.extend(endpoint.addresses)
-    return _addresses(values, "EndpointSlice of Service", obj)
+    return _addresses(values, "EndpointSlice address", report)
 
 
-def service_claims(obj: Any, scope: Scope, related: Related = NO_RELATED) -> tuple[Claim, ...]:
+def service_claims(obj: Service, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
     """A Service's names → its addresses.
 
     - `k8s-gateway.dns/resolve-endpoints: "true"` (any type, headless too): the ready addresses of
@@ -339,42 +383,48 @@ def service_claims(obj: Any, scope: Scope, related: Related = NO_RELATED) -> tup
 
     Services that match none of `scope.service_selectors` (when there are any) claim nothing.
     """
+    report = report or Report("Service", obj)
     if ignored(obj):
         return ()
     if scope.service_selectors and not any(s.matches(obj.metadata.labels) for s in scope.service_selectors):
         return ()
     if wants_endpoints(obj):
-        rdatas = _ready_endpoint_addresses(obj, related.endpoint_slices(_key(obj)))
+        rdatas = _ready_endpoint_addresses(related.endpoint_slices(obj.key), report)
     elif obj.spec.type != "LoadBalancer":
         return ()
     elif obj.spec.external_ips:
-        rdatas = _addresses(obj.spec.external_ips, "Service", obj)
+        rdatas = _addresses(obj.spec.external_ips, "externalIP", report)
     else:
-        rdatas = _load_balancer(obj.status.load_balancer, "Service", obj)
+        rdatas = _load_balancer(obj.status.load_balancer, report)
     if not rdatas:
         return ()
-    return _claims(service_names(obj, scope), rdatas)
+    return _claims(service_names(obj, scope, report), rdatas)
 
 
-def slice_service_key(obj: Any) -> ObjectKey | None:
+def slice_service_key(obj: EndpointSlice) -> ObjectKey | None:
     """The (namespace, name) of the Service an EndpointSlice belongs to, from its label."""
     service = obj.metadata.labels.get(SERVICE_NAME_LABEL)
     return (obj.metadata.namespace, service) if service else None
 
 
-def nameserver_rdatas(obj: Any) -> tuple[dns.rdata.Rdata, ...]:
-    """A/AAAA of the nameserver's own Service (DESIGN rule 3): externalIPs, else LB ingress IPs.
+def nameserver_rdatas(obj: Service) -> tuple[dns.rdata.Rdata, ...]:
+    """A/AAAA of the nameserver's own Service: externalIPs, else load balancer IPs.
 
-    Any type; annotations, labels and filters do not matter: it is the server's own address.
+    `<apex>.<zone>` (and `<secondary>.<zone>`) take these whatever the Service's type,
+    annotations, labels and filters: it is the server's own address, the glue of the zone's NS.
     """
     values = obj.spec.external_ips or tuple(lb.ip for lb in obj.status.load_balancer.ingress)
-    return tuple(_addresses(values, "nameserver Service", obj))
+    report = Report("nameserver Service", obj)
+    try:
+        return tuple(_addresses(values, "address", report))
+    finally:
+        report.close()
 
 
-# --- Gateway API routes (KUBEAPI §4.4) ----------------------------------------------------------
+# --- Gateway API routes ------------------------------------------------------------------------
 
 
-def _parent_gateway_key(ref: Any, route_namespace: str) -> ObjectKey | None:
+def _parent_gateway_key(ref: ParentReference, route_namespace: str) -> ObjectKey | None:
     """A parentRef's Gateway (namespace, name), or None when it points at something else."""
     group = GATEWAY_API_GROUP if ref.group is None else ref.group
     kind = "Gateway" if ref.kind is None else ref.kind
@@ -383,13 +433,13 @@ def _parent_gateway_key(ref: Any, route_namespace: str) -> ObjectKey | None:
     return (ref.namespace or route_namespace, ref.name)  # per ref: no namespace leaks between refs
 
 
-def route_gateway_keys(obj: Any) -> frozenset[ObjectKey]:
+def route_gateway_keys(obj: Route) -> frozenset[ObjectKey]:
     """Every Gateway a route names in spec.parentRefs (what the indexer keeps a reverse index of)."""
     keys = (_parent_gateway_key(ref, obj.metadata.namespace) for ref in obj.spec.parent_refs)
     return frozenset(k for k in keys if k is not None)
 
 
-def _ref_identity(ref: Any, route_namespace: str) -> tuple[Any, ...]:
+def _ref_identity(ref: ParentReference, route_namespace: str) -> tuple[str | int | None, ...]:
     return (
         GATEWAY_API_GROUP if ref.group is None else ref.group,
         "Gateway" if ref.kind is None else ref.kind,
@@ -400,7 +450,7 @@ def _ref_identity(ref: Any, route_namespace: str) -> tuple[Any, ...]:
     )
 
 
-def _accepted(obj: Any, ref: Any) -> bool:
+def _accepted(obj: Route, ref: ParentReference) -> bool:
     """Whether status.parents (when present) says the parent accepted the route."""
     if not obj.status.parents:
         return True  # no controller has reported yet: like k8s_gateway, trust spec
@@ -431,30 +481,32 @@ def intersect_hostnames(route: str, listener: str | None) -> str | None:
     return None
 
 
-def _gateway_rdatas(gw: Any, route: Any) -> list[dns.rdata.Rdata]:
-    out: list[dns.rdata.Rdata] = []
+def _gateway_rdatas(gw: Gateway, report: Report) -> list[dns.rdata.Rdata]:
+    out: dict[dns.rdata.Rdata, None] = {}
     for address in gw.status.addresses:
         value = address.value.strip()
         if not value:
             continue
-        if address.type in (None, "", "IPAddress"):
-            rdata = address_rdata(value)
-        elif address.type == "Hostname":
-            target = parse_hostname(value)
-            rdata = _cname(target) if target is not None else None
-        else:
-            continue  # NamedAddress and implementation-specific types say nothing DNS can use
-        if rdata is None:
-            logger.warning(
-                "Gateway %s/%s (parent of %s/%s): address %r is not a valid %s; ignored",
-                *_key(gw), *_key(route), value, address.type or "IPAddress",
+        try:
+            if address.type in (None, "", "IPAddress"):
+                rdata = parse_address(value)
+            elif address.type == "Hostname":
+                rdata = _cname(hostname(value))
+            else:
+                continue  # NamedAddress and implementation-specific types say nothing DNS can use
+        except Rejected as why:
+            report.warn(
+                "parent Gateway %s/%s: address %r (%s) %s; ignored",
+                gw.metadata.namespace, gw.metadata.name, value, address.type or "IPAddress", why,
             )
-        elif rdata not in out:
-            out.append(rdata)
-    return out
+            continue
+        out[rdata] = None
+    return list(out)
 
 
-def route_claims(obj: Any, scope: Scope, related: Related = NO_RELATED, kind: str = "Route") -> tuple[Claim, ...]:
+def route_claims(
+    obj: Route, scope: Scope, related: Related = NO_RELATED, kind: str = "Route", report: Report | None = None
+) -> tuple[Claim, ...]:
     """HTTPRoute / TLSRoute / GRPCRoute: its hostnames → the addresses of its parent Gateways.
 
     Per spec.parentRefs entry that names a Gateway (default group and kind; namespace the route's
@@ -464,10 +516,22 @@ def route_claims(obj: Any, scope: Scope, related: Related = NO_RELATED, kind: st
     with each listener's hostname (wildcard-aware); a route without hostnames takes the listener's.
     A Gateway `Hostname` address is a CNAME target; addresses win over hostnames at a name.
     """
+    report = report or Report(kind, obj)
     if ignored(obj):
         return ()
-    per_name: dict[dns.name.Name, list[dns.rdata.Rdata]] = {}
-    hostnames = [h.strip().rstrip(".").lower() for h in obj.spec.hostnames if h.strip()]
+    per_name: dict[NameKey, tuple[dns.name.Name, dict[dns.rdata.Rdata, None]]] = {}
+    hostnames = []
+    for text in obj.spec.hostnames:
+        if not text.strip():
+            continue
+        try:
+            hostname(text)
+        except Rejected as why:
+            report.warn("hostname %r %s; skipped", text, why)
+            continue
+        hostnames.append(text.strip().rstrip(".").lower())
+    if obj.spec.hostnames and not hostnames:
+        return ()  # every hostname was bad: the listeners' would be a name nobody asked for
     for ref in obj.spec.parent_refs:
         gw_key = _parent_gateway_key(ref, obj.metadata.namespace)
         if gw_key is None:
@@ -483,7 +547,7 @@ def route_claims(obj: Any, scope: Scope, related: Related = NO_RELATED, kind: st
         if ref.section_name:
             listeners = tuple(lst for lst in listeners if lst.name == ref.section_name)
         elif not listeners:
-            listeners = (None,)  # a Gateway that lists no listeners: treat as one without hostname
+            listeners = (None,)  # a Gateway that lists no listeners: as one without hostname
         names: list[str] = []
         for listener in listeners:
             listener_host = listener.hostname.strip().rstrip(".").lower() if listener and listener.hostname else None
@@ -494,111 +558,125 @@ def route_claims(obj: Any, scope: Scope, related: Related = NO_RELATED, kind: st
             names.extend(n for h in hostnames if (n := intersect_hostnames(h, listener_host)) is not None)
         if not names:
             continue
-        rdatas = _gateway_rdatas(gw, obj)
+        rdatas = _gateway_rdatas(gw, report)
         for text in names:
             if (name := hostname_in_zones(text, scope)) is not None:
-                bucket = per_name.setdefault(name, [])
-                bucket.extend(r for r in rdatas if r not in bucket)
+                bucket = per_name.setdefault(NameKey.of(name), (name, {}))[1]
+                bucket.update(dict.fromkeys(rdatas))
     claims: list[Claim] = []
-    for name, rdatas in per_name.items():
-        claims.extend(_claims([name], _prefer_addresses(rdatas, kind, obj)))
+    for name, rdatas_at in per_name.values():
+        claims.extend(_claims([name], _prefer_addresses(list(rdatas_at))))
     return tuple(claims)
 
 
-def _route_translator(kind: str) -> Callable[[Any, Scope, Related], tuple[Claim, ...]]:
-    def translate(obj: Any, scope: Scope, related: Related = NO_RELATED) -> tuple[Claim, ...]:
-        return route_claims(obj, scope, related, kind)
+def _route_translator(kind: str) -> Translator:
+    def translate(obj: Route, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
+        return route_claims(obj, scope, related, kind, report)
 
     translate.__name__ = f"{kind.lower()}_claims"
     return translate
 
 
-# --- DNSEndpoint (KUBEAPI §4.5) -----------------------------------------------------------------
+# --- DNSEndpoint -------------------------------------------------------------------------------
 
 
 def _txt(text: str) -> dns.rdata.Rdata:
     data = text.encode()
     chunks = [data[i : i + _TXT_CHUNK] for i in range(0, len(data), _TXT_CHUNK)] or [b""]
+    if len(data) + len(chunks) > _RDATA_MAX:
+        raise Rejected(f"is {len(data)} bytes, more than one record can hold (65,535 bytes of rdata)")
     return dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks)
 
 
-def _endpoint_rdata(record_type: str, target: str) -> dns.rdata.Rdata | None:
-    """One DNSEndpoint target as rdata of `record_type`, or None when it is not valid for it."""
+def _endpoint_rdata(record_type: str, target: str) -> dns.rdata.Rdata:
+    """One DNSEndpoint target as rdata of `record_type`.
+
+    Raises:
+        Rejected: it is not valid for the type.
+    """
     if record_type in ("A", "AAAA"):
-        rdata = address_rdata(target)
-        return rdata if rdata is not None and dns.rdatatype.to_text(rdata.rdtype) == record_type else None
+        rdata = parse_address(target)
+        if dns.rdatatype.to_text(rdata.rdtype) != record_type:
+            raise Rejected(f"is an {dns.rdatatype.to_text(rdata.rdtype)} address, not {record_type}")
+        return rdata
     if record_type == "CNAME":
-        name = parse_hostname(target, underscores=True)
-        return _cname(name) if name is not None and not name.labels[0] == b"*" else None
+        name = hostname(target, underscores=True)
+        if name.labels[0] == b"*":
+            raise Rejected("is a wildcard, which cannot be a CNAME target")
+        return _cname(name)
     if record_type == "TXT":
         return _txt(target)
-    if record_type in ("MX", "SRV"):
-        fields = target.split()
-        if len(fields) != (2 if record_type == "MX" else 4) or not all(f.isdigit() for f in fields[:-1]):
-            return None
-        if any(int(f) > 65535 for f in fields[:-1]):
-            return None
-        host = parse_hostname(fields[-1], underscores=True)
-        if host is None and fields[-1] != ".":  # "." is the SRV/MX "no service" target (RFC 2782, 7505)
-            return None
-        try:
-            return dns.rdata.from_text(
-                dns.rdataclass.IN, record_type, " ".join([*fields[:-1], (host or dns.name.root).to_text()])
-            )
-        except (dns.exception.DNSException, ValueError):
-            return None
-    return None
+    fields = target.split()  # MX and SRV
+    wanted = ("preference",) if record_type == "MX" else ("priority", "weight", "port")
+    if len(fields) != len(wanted) + 1:
+        raise Rejected(f"is not {' '.join(w.upper() for w in wanted)} HOST")
+    numbers = [parse_uint16(f, what) for f, what in zip(fields, wanted, strict=False)]
+    # "." is the "no service" target (RFC 2782, RFC 7505)
+    host = dns.name.root if fields[-1] == "." else hostname(fields[-1], underscores=True)
+    try:
+        return dns.rdata.from_text(dns.rdataclass.IN, record_type, " ".join([*map(str, numbers), host.to_text()]))
+    except (dns.exception.DNSException, ValueError) as exc:
+        raise Rejected(f"is not a valid {record_type} ({exc})") from None
 
 
 SUPPORTED_RECORD_TYPES = ("A", "AAAA", "CNAME", "TXT", "MX", "SRV")
 
 
-def dnsendpoint_claims(obj: Any, scope: Scope, related: Related = NO_RELATED) -> tuple[Claim, ...]:
+def dnsendpoint_claims(
+    obj: DNSEndpoint, scope: Scope, related: Related = NO_RELATED, report: Report | None = None
+) -> tuple[Claim, ...]:
     """Each spec.endpoints[] entry → records of its recordType at its own dnsName only.
 
     recordTTL > 0 sets the TTL of those records. Targets that are not valid for the type, and
     types other than A, AAAA, CNAME, TXT, MX and SRV, are logged at WARNING (with namespace/name)
     and skipped. TXT targets longer than 255 bytes are split into 255-byte strings.
     """
+    report = report or Report("DNSEndpoint", obj)
     if ignored(obj):
         return ()
     claims: dict[Claim, None] = {}
     for endpoint in obj.spec.endpoints:
-        name = parse_hostname(endpoint.dns_name, underscores=True)
-        if name is None:
-            logger.warning("DNSEndpoint %s/%s: dnsName %r is not a valid name; skipped", *_key(obj), endpoint.dns_name)
+        try:
+            name = hostname(endpoint.dns_name, underscores=True)
+        except Rejected as why:
+            report.warn("dnsName %r %s; skipped", endpoint.dns_name, why)
             continue
         if scope.zone_of(name) is None:
             continue
         record_type = endpoint.record_type.strip().upper()
         if record_type not in SUPPORTED_RECORD_TYPES:
-            logger.warning(
-                "DNSEndpoint %s/%s: recordType %r of %s is not supported (only %s); skipped",
-                *_key(obj), endpoint.record_type, endpoint.dns_name, ", ".join(SUPPORTED_RECORD_TYPES),
+            report.warn(
+                "recordType %r of %s is not supported (only %s); skipped",
+                endpoint.record_type, endpoint.dns_name, ", ".join(SUPPORTED_RECORD_TYPES),
             )
             continue
         ttl = min(endpoint.record_ttl, _MAX_TTL) if endpoint.record_ttl > 0 else None
-        rdatas: list[dns.rdata.Rdata] = []
+        rdatas: dict[dns.rdata.Rdata, None] = {}
         for target in endpoint.targets:
-            rdata = _endpoint_rdata(record_type, target if record_type == "TXT" else target.strip())
-            if rdata is None:
-                logger.warning(
-                    "DNSEndpoint %s/%s: target %r is not a valid %s target for %s; skipped",
-                    *_key(obj), target, record_type, endpoint.dns_name,
-                )
-            elif rdata not in rdatas:
-                rdatas.append(rdata)
-        if record_type == "CNAME" and len(rdatas) > 1:
-            logger.warning(
-                "DNSEndpoint %s/%s: %s has %d CNAME targets; a name has one CNAME, answering %s",
-                *_key(obj), endpoint.dns_name, len(rdatas), rdatas[0].target,
+            try:
+                rdatas[_endpoint_rdata(record_type, target if record_type == "TXT" else target.strip())] = None
+            except Rejected as why:
+                report.warn("%s target %r for %s %s; skipped", record_type, _short(target), endpoint.dns_name, why)
+        found = list(rdatas)
+        if record_type == "CNAME" and len(found) > 1:
+            report.warn(
+                "%s has %d CNAME targets; a name has one CNAME, answering %s",
+                endpoint.dns_name, len(found), found[0].target,
             )
-            rdatas = rdatas[:1]
-        claims.update(dict.fromkeys(_claims([name], rdatas, ttl)))
+            found = found[:1]
+        claims.update(dict.fromkeys(_claims([name], found, ttl)))
     return tuple(claims)
 
 
-TRANSLATORS: dict[str, Callable[[Any, Scope, Related], tuple[Claim, ...]]] = {
+def _short(text: str) -> str:
+    """A target as a log line shows it: a 70 KB TXT target is not repeated whole."""
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+
+
+Translator = Callable[..., tuple[Claim, ...]]
+"""(object, Scope, Related, Report | None) → claims; the object is the kind's model."""
+
+TRANSLATORS: dict[str, Translator] = {
     "HTTPRoute": _route_translator("HTTPRoute"),
     "TLSRoute": _route_translator("TLSRoute"),
     "GRPCRoute": _route_translator("GRPCRoute"),
@@ -607,3 +685,89 @@ TRANSLATORS: dict[str, Callable[[Any, Scope, Related], tuple[Claim, ...]]] = {
     "DNSEndpoint": dnsendpoint_claims,
 }
 """Kinds that claim names, each with its translation; Gateway and EndpointSlice only feed them."""
+
+
+# --- the boundary the indexer calls -------------------------------------------------------------
+
+
+def translate(kind: str, obj: KubeObject, scope: Scope, related: Related = NO_RELATED) -> tuple[Claim, ...]:
+    """The claims of one object, never an exception: what cannot be used is logged and dropped.
+
+    Besides each translator's own checks, no object may claim:
+    - a name at or below a nameserver host (`<apex>.<zone>`): its addresses are the nameserver
+      Service's, the glue of the zone's NS records;
+    - a CNAME at a zone apex: a CNAME shares its name with nothing (RFC 1034 §3.6.2), and the
+      apex has SOA and NS;
+    - more records of one type at one name than fit in a reply (RRSET_BYTES_MAX): the first that
+      fit are kept.
+    """
+    report = Report(kind, obj)
+    try:
+        return _admit(TRANSLATORS[kind](obj, scope, related, report), scope, report)
+    except Exception as exc:  # one bad object must never stop the indexer or lose other objects
+        logger.debug("translating %s failed", report.prefix, exc_info=True)
+        report.warn("cannot be translated (%s: %s); it claims nothing", type(exc).__name__, exc)
+        return ()
+    finally:
+        report.close()
+
+
+def _admit(claims: tuple[Claim, ...], scope: Scope, report: Report) -> tuple[Claim, ...]:
+    if not claims:
+        return claims
+    kept: list[Claim] = []
+    sizes: dict[tuple[NameKey, int], int] = {}
+    refused: set[tuple[NameKey, int]] = set()
+    over: dict[tuple[NameKey, int], int] = {}
+    for claim in claims:
+        owner, rdata, _ttl = claim
+        if scope.nameserver_hosts and any(owner.is_subdomain(h) for h in scope.nameserver_hosts):
+            if (owner, -1) not in refused:
+                refused.add((owner, -1))
+                report.warn("claims %s, at or below a nameserver host of the zone; skipped", owner)
+            continue
+        if rdata.rdtype == dns.rdatatype.CNAME and owner in scope.apexes:
+            if (owner, rdata.rdtype) not in refused:
+                refused.add((owner, rdata.rdtype))
+                report.warn("claims a CNAME at the zone apex %s, beside its SOA and NS; skipped", owner)
+            continue
+        slot = (owner, rdata.rdtype)
+        size = sizes.get(slot, 0) + record_bytes(rdata)
+        if size > RRSET_BYTES_MAX:
+            over[slot] = over.get(slot, 0) + 1
+            continue
+        sizes[slot] = size
+        kept.append(claim)
+    for (owner, rdtype), dropped in over.items():
+        report.warn(
+            "%s %s: %d records more than a reply can carry (%d bytes); answering the first that fit",
+            owner, dns.rdatatype.to_text(rdtype), dropped, RRSET_BYTES_MAX,
+        )
+    return tuple(kept) if len(kept) != len(claims) else claims
+
+
+_FIXED_RDATA = {dns.rdatatype.A: 4, dns.rdatatype.AAAA: 16}
+
+
+def record_bytes(rdata: dns.rdata.Rdata) -> int:
+    """What one record of an RRset takes in a reply: a compressed owner (2), type, class, TTL and
+    length (10), then its rdata."""
+    size = _FIXED_RDATA.get(rdata.rdtype)
+    return 12 + (size if size is not None else len(rdata.to_wire()))
+
+
+def translation_size(kind: str, obj: KubeObject, related: Related = NO_RELATED) -> int:
+    """About how many values translating obj reads: the indexer hands large objects to a thread."""
+    if isinstance(obj, Ingress):
+        return len(obj.spec.rules) + len(obj.status.load_balancer.ingress)
+    if isinstance(obj, Service):
+        size = len(obj.spec.external_ips) + len(obj.status.load_balancer.ingress)
+        size += sum(len(v) for v in obj.metadata.annotations.values()) // 16
+        if wants_endpoints(obj):
+            size += sum(len(e.addresses) + 1 for s in related.endpoint_slices(obj.key) for e in s.endpoints)
+        return size
+    if isinstance(obj, Route):
+        return (len(obj.spec.hostnames) + 1) * (len(obj.spec.parent_refs) + 1)
+    if isinstance(obj, DNSEndpoint):
+        return sum(1 + len(e.targets) + sum(len(t) for t in e.targets) // 256 for e in obj.spec.endpoints)
+    return 1

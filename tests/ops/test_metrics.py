@@ -121,7 +121,8 @@ def test_store_metrics_read_at_scrape_time() -> None:
     assert value(m, "k8sgw_objects", **z, kind="Ingress") == 2
     assert value(m, "k8sgw_objects", **z, kind="Service") == 0
     assert value(m, "k8sgw_recordmap_version", **z) == store.current.version == 1
-    assert value(m, "k8sgw_recordmap_names", **z) == len(store.current) == 3  # apex, a, b
+    # apex, the nameserver host (it exists: the NS names it) and its parent, a, b
+    assert value(m, "k8sgw_recordmap_names", **z) == len(store.current) == 5
     assert value(m, "k8sgw_recordmap_serial", **z) == store.current.serial
     # Watch hooks.
     assert ("k8sgw_watch_last_event_age_seconds", frozenset({**z, "kind": "Ingress"}.items())) not in samples(m)

@@ -10,6 +10,7 @@ import trio.testing
 
 from k8sgw.kubeapi.events import Deleted, Synced, Upserted
 from k8sgw.kubeapi.models import Ingress, Service
+from k8sgw.records import store as store_module
 from k8sgw.records.store import RecordStore, ZoneSettings
 
 ZONES = ("example.org.", "example.com.")
@@ -255,8 +256,10 @@ def test_gateway_change_retranslates_only_its_routes(full, monkeypatch):
     full.apply([Upserted("Gateway", gateway("gw1", "192.0.2.1")), Upserted("Gateway", gateway("gw2", "192.0.2.2"))])
     assert addrs(full, "a.example.org.") == ["192.0.2.1"] and addrs(full, "b.example.org.") == ["192.0.2.2"]
     calls = []
-    translate = full._translate
-    monkeypatch.setattr(full, "_translate", lambda kind, key, touched, *obj: (calls.append((kind, key)), translate(kind, key, touched, *obj)))
+    translate = store_module.translate
+    monkeypatch.setattr(
+        store_module, "translate", lambda kind, obj, *args: (calls.append((kind, obj.key)), translate(kind, obj, *args))[1]
+    )
     full.apply([Upserted("Gateway", gateway("gw1", "192.0.2.11"))])
     assert calls == [("HTTPRoute", ("infra", "r1"))]
     assert addrs(full, "a.example.org.") == ["192.0.2.11"] and addrs(full, "b.example.org.") == ["192.0.2.2"]
@@ -323,8 +326,8 @@ def test_cname_never_shares_a_name(full):
 def test_objects_nothing_depends_on_are_not_kept_whole(store):
     store.apply([Upserted("Ingress", ingress("a", ["a.example.org"], ["192.0.2.1"]))])
     store.apply([Upserted("Service", service("web", ["192.0.2.5"]))])
-    assert not isinstance(store._objects["Ingress"][("default", "a")], Ingress)
-    assert not isinstance(store._objects["Service"][("default", "web")], Service)
+    assert not isinstance(store._objects.get("Ingress", ("default", "a")), Ingress)
+    assert not isinstance(store._objects.get("Service", ("default", "web")), Service)
     assert store.object_count("Ingress") == 1  # still counted, and still deletable
     store.apply([Deleted("Ingress", "default", "a")])
     assert not exists(store, "a.example.org.") and store.object_count("Ingress") == 0

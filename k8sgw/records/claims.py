@@ -1,0 +1,133 @@
+"""ClaimIndex: every object's claims, and the RRsets that win at each name.
+
+Several objects may claim one name. Per name and kind the index counts votes for each
+(rdata, TTL); the RRsets published at a name are those of the first kind in ownership order
+(PRECEDENCE) that has votes there. Changing one object costs O(its claims): the names whose votes
+changed are all that is recomputed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+
+import dns.rdata
+import dns.rdatatype
+
+from k8sgw.records.keys import NameKey
+from k8sgw.records.settings import ObjectKey
+from k8sgw.records.sources import PRECEDENCE, RRSET_BYTES_MAX, Claim, record_bytes
+
+__all__ = ["ClaimIndex", "RRsets", "TTLs"]
+
+logger = logging.getLogger(__name__)
+
+_Vote = tuple[dns.rdata.Rdata, int | None]
+RRsets = dict[int, tuple[dns.rdata.Rdata, ...]]
+TTLs = dict[int, int]
+_STEP = 512  # claims between two chances for the caller to check in with the scheduler
+
+
+class ClaimIndex:
+    """Claims by kind and object key, and votes by name."""
+
+    def __init__(self, kinds: tuple[str, ...]) -> None:
+        self._claims: dict[str, dict[ObjectKey, tuple[Claim, ...]]] = {k: {} for k in kinds}
+        self._votes: dict[NameKey, dict[str, Counter[_Vote]]] = {}
+
+    def __contains__(self, kind: str) -> bool:
+        return kind in self._claims
+
+    def set(self, kind: str, key: ObjectKey, claims: tuple[Claim, ...], touched: set[NameKey]) -> Iterator[None]:
+        """Replace one object's claims, adding the names whose votes changed to touched.
+
+        A generator: it yields every few hundred claims so that a caller on the event loop can
+        check in (an object may claim thousands of records).
+        """
+        by_key = self._claims[kind]
+        old = by_key.get(key, ())
+        if len(old) == len(claims) and len(old) <= _STEP and old == claims:
+            return  # the usual no-op re-list; a large equal set is cheaper to apply than to compare
+        if claims:
+            by_key[key] = claims
+        else:
+            by_key.pop(key, None)
+        for i, (name, rdata, ttl) in enumerate(old, 1):
+            votes = self._votes[name][kind]
+            vote = (rdata, ttl)
+            votes[vote] -= 1
+            if votes[vote] <= 0:
+                del votes[vote]
+            touched.add(name)
+            if i % _STEP == 0:
+                yield
+        for i, (name, rdata, ttl) in enumerate(claims, 1):
+            self._votes.setdefault(name, {}).setdefault(kind, Counter())[(rdata, ttl)] += 1
+            touched.add(name)
+            if i % _STEP == 0:
+                yield
+
+    def winning(self, name: NameKey) -> tuple[RRsets, TTLs]:
+        """The RRsets and per-type TTLs of the first kind in PRECEDENCE with votes at name."""
+        by_kind = self._votes.get(name)
+        if by_kind is None:
+            return {}, {}
+        for kind in PRECEDENCE:
+            votes = by_kind.get(kind)
+            if votes:
+                return _rrsets_from_votes(name, kind, votes)
+        del self._votes[name]  # nobody claims it any more
+        return {}, {}
+
+
+def _rrsets_from_votes(name: NameKey, kind: str, votes: Counter[_Vote]) -> tuple[RRsets, TTLs]:
+    """Group the winning kind's records by type, each once (dicts: linear in the votes).
+
+    An RRset has one TTL (RFC 2181 §5.2): the lowest set by a source. A CNAME excludes other data
+    (RFC 1034 §3.6.2): when objects of one kind claim both at a name, the other data is answered
+    and a WARNING says so; of several CNAMEs the lowest target is kept, so the answer does not
+    depend on the order objects arrived in. Votes of several objects may together exceed what a
+    reply can carry: the RRset is capped there too.
+    """
+    rrsets: dict[int, dict[dns.rdata.Rdata, None]] = {}
+    ttls: TTLs = {}
+    for rdata, ttl in votes:
+        rrsets.setdefault(rdata.rdtype, {})[rdata] = None
+        if ttl is not None:
+            ttls[rdata.rdtype] = min(ttl, ttls.get(rdata.rdtype, ttl))
+    cname = dns.rdatatype.CNAME
+    if cname in rrsets and (len(rrsets) > 1 or len(rrsets[cname]) > 1):
+        if len(rrsets) > 1:
+            logger.warning(
+                "%s: %s objects claim a CNAME and other data, which cannot share a name; answering the other data",
+                name, kind,
+            )
+            del rrsets[cname]
+            ttls.pop(cname, None)
+        else:
+            logger.warning("%s: %s objects claim %d different CNAMEs; answering one", name, kind, len(rrsets[cname]))
+            rrsets[cname] = {min(rrsets[cname], key=lambda r: r.target): None}
+    out: RRsets = {}
+    for rdtype, found in rrsets.items():
+        out[rdtype] = _capped(name, rdtype, tuple(found))
+    return out, ttls
+
+
+_FIXED_BYTES = {dns.rdatatype.A: 16, dns.rdatatype.AAAA: 28}  # record_bytes of every A, AAAA
+
+
+def _capped(name: NameKey, rdtype: int, rdatas: tuple[dns.rdata.Rdata, ...]) -> tuple[dns.rdata.Rdata, ...]:
+    fixed = _FIXED_BYTES.get(rdtype)
+    if fixed is not None and len(rdatas) * fixed <= RRSET_BYTES_MAX:
+        return rdatas
+    total = 0
+    for i, rdata in enumerate(rdatas):
+        total += record_bytes(rdata)
+        if total > RRSET_BYTES_MAX:
+            logger.warning(
+                "%s %s: %d records from several objects, more than a reply can carry; answering %d",
+                name, dns.rdatatype.to_text(rdtype), len(rdatas), i,
+            )
+            return rdatas[:i]
+    return rdatas

@@ -1,0 +1,141 @@
+"""Reading the names, addresses and numbers that objects carry, saying what is wrong when one is bad.
+
+Every parser here returns the parsed value or raises `Rejected` with a short reason ("has an
+empty label"); translators log that reason once per rejected part, with the object's
+kind/namespace/name. Nothing here logs.
+
+Decisions (README "What objects may say"):
+- Host names are ASCII (RFC 1123 letters, digits, inner hyphens; `_` where a DNSEndpoint allows it).
+  An internationalised name must be written in its IDNA form (`xn--bcher-kva.example.org`), as
+  external-dns expects: the reason names that form.
+- Addresses are what `ipaddress` reads, minus an IPv6 zone index (`fe80::1%eth0`): a zone index
+  names an interface of one host and means nothing to whoever resolves the name. Unspecified
+  (`0.0.0.0`, `::`), loopback and link-local addresses are published as they are, as
+  external-dns publishes any address a load balancer reports.
+- Numbers (MX preference, SRV priority/weight/port) are ASCII digits only: `str.isdigit()` and
+  `int()` also accept other scripts' digits (`"²"`, `"٣"`).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
+
+__all__ = ["MAX_NAME_TEXT", "Rejected", "address_rdata", "parse_address", "parse_hostname", "parse_uint16"]
+
+MAX_NAME_TEXT = 253  # characters of a name without its trailing dot (255 octets on the wire)
+
+_RFC1123_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+_TARGET_LABEL = re.compile(r"[a-z0-9_](?:[-a-z0-9_]*[a-z0-9_])?")
+_UINT = re.compile(r"[0-9]{1,5}")
+
+
+class Rejected(ValueError):
+    """A value an object carries that k8sgw cannot use; str() is the reason."""
+
+
+def _idna_hint(text: str) -> str:
+    try:
+        return f" (its IDNA form is {text.encode('idna').decode()!r})"
+    except UnicodeError:
+        return ""
+
+
+def hostname(text: str, *, underscores: bool = False) -> dns.name.Name:
+    """A host name (optionally `*.`-prefixed, trailing dot allowed) as an absolute, lower-case Name.
+
+    `underscores` also allows `_` in labels (external-dns names such as `_sip._tcp.example.org`).
+
+    Raises:
+        Rejected: why it is not one.
+    """
+    text = text.strip().rstrip(".").lower()
+    if not text:
+        raise Rejected("is empty")
+    if not text.isascii():
+        raise Rejected("is not ASCII" + _idna_hint(text))
+    if len(text) > MAX_NAME_TEXT:
+        raise Rejected(f"is longer than {MAX_NAME_TEXT} characters")
+    labels = text.split(".")
+    pattern = _TARGET_LABEL if underscores else _RFC1123_LABEL
+    for i, label in enumerate(labels):
+        if not label:
+            raise Rejected("has an empty label")
+        if len(label) > 63:
+            raise Rejected(f"has a label of {len(label)} characters (at most 63)")
+        if label == "*":
+            if i == 0 and len(labels) > 1:
+                continue
+            raise Rejected("has a wildcard that is not the whole first label")
+        if not pattern.fullmatch(label):
+            allowed = "letters, digits, '-' and '_'" if underscores else "letters, digits and '-'"
+            raise Rejected(f"has a label {label!r} that is not {allowed} (no '-' at either end)")
+    if labels[-1].isdigit():
+        raise Rejected("is an IP address or ends in a numeric label, not a host name")
+    try:
+        return dns.name.from_text(text, origin=dns.name.root)
+    except dns.exception.DNSException as exc:  # what the checks above missed, if anything
+        raise Rejected(f"is not a DNS name ({exc})") from None
+
+
+def parse_hostname(text: str, *, underscores: bool = False) -> dns.name.Name | None:
+    """`hostname`, with None for anything it rejects."""
+    try:
+        return hostname(text, underscores=underscores)
+    except Rejected:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_rdata(text: str) -> dns.rdata.Rdata | str:
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return "is not an IP address"
+    if ip.version == 6 and ip.scope_id:
+        return "has an IPv6 zone index (%...), which names an interface of one host"
+    # The parsed address, not its text: dnspython would parse the text again.
+    if ip.version == 4:
+        return dns.rdtypes.IN.A.A(dns.rdataclass.IN, dns.rdatatype.A, ip)
+    return dns.rdtypes.IN.AAAA.AAAA(dns.rdataclass.IN, dns.rdatatype.AAAA, ip)
+
+
+def parse_address(text: str) -> dns.rdata.Rdata:
+    """An A or AAAA rdata for an IP address string.
+
+    Cached: many objects share an address (every Ingress of one controller), and parsing it twice
+    (ipaddress, then dnspython) was a fifth of the indexer's time. Rdata objects are immutable.
+
+    Raises:
+        Rejected: why it is not a usable address.
+    """
+    result = _address_rdata(text.strip())
+    if isinstance(result, str):
+        raise Rejected(result)
+    return result
+
+
+def address_rdata(text: str) -> dns.rdata.Rdata | None:
+    """`parse_address`, with None for anything it rejects."""
+    result = _address_rdata(text.strip())
+    return None if isinstance(result, str) else result
+
+
+def parse_uint16(text: str, what: str) -> int:
+    """An MX preference or SRV priority, weight or port: ASCII digits, 0-65535.
+
+    Raises:
+        Rejected: it is not.
+    """
+    if not _UINT.fullmatch(text) or int(text) > 65535:
+        raise Rejected(f"{what} {text!r} is not a number from 0 to 65535")
+    return int(text)

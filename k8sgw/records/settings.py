@@ -1,0 +1,114 @@
+"""ZoneSettings: the parts of a k8s_gateway block that shape its zones and what objects may claim."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.NS
+import dns.rdtypes.ANY.SOA
+
+from k8sgw.config.models import GatewayConfig
+from k8sgw.kubeapi.kinds import ROUTE_KINDS
+from k8sgw.labels import parse_label_selector
+from k8sgw.records.keys import NameKey
+from k8sgw.records.sources import Scope
+
+__all__ = ["ObjectKey", "ZoneSettings", "watched_kinds"]
+
+ObjectKey = tuple[str, str]  # (namespace, name)
+
+
+class ZoneSettings:
+    """Zones, TTL, nameserver names and the filters of one k8s_gateway instance."""
+
+    def __init__(
+        self,
+        zones: Iterable[str | dns.name.Name],
+        *,
+        ttl: int = 60,
+        apex: str = "dns1.kube-system",
+        secondary: str | None = None,
+        ingress_classes: Iterable[str] = (),
+        gateway_classes: Iterable[str] = (),
+        service_label_selectors: Iterable[str] = (),
+    ) -> None:
+        self.zones = tuple(dns.name.from_text(z) if isinstance(z, str) else z for z in zones)
+        self.zone_keys = frozenset(NameKey.of(z) for z in self.zones)
+        self.ttl = ttl
+        self.apex = dns.name.from_text(apex, origin=None)
+        self.secondary = dns.name.from_text(secondary, origin=None) if secondary else None
+        # <apex>.<zone> and <secondary>.<zone> are the zone's NS targets; their addresses belong to
+        # the Service named by the host's first two labels, name.namespace ("dns1.kube-system" →
+        # Service kube-system/dns1), and no object may claim them.
+        self.nameserver_hosts: dict[NameKey, ObjectKey | None] = {}
+        for host in (self.apex, self.secondary):
+            if host is None:
+                continue
+            labels = [label.decode().lower() for label in host.labels]
+            key = (labels[1], labels[0]) if len(labels) >= 2 else None
+            for zone in self.zones:
+                self.nameserver_hosts[NameKey.of(host.concatenate(zone))] = key
+        self.scope = Scope(
+            self.zones,
+            frozenset(ingress_classes),
+            frozenset(gateway_classes),
+            tuple(parse_label_selector(s) for s in service_label_selectors),
+            frozenset(self.nameserver_hosts),
+        )
+
+    @classmethod
+    def from_config(cls, gw: GatewayConfig) -> ZoneSettings:
+        return cls(
+            gw.zones,
+            ttl=gw.ttl,
+            apex=gw.apex,
+            secondary=gw.secondary,
+            ingress_classes=gw.ingress_classes,
+            gateway_classes=gw.gateway_classes,
+            service_label_selectors=gw.service_label_selectors,
+        )
+
+    def nameservers(self, zone: dns.name.Name) -> tuple[dns.name.Name, ...]:
+        hosts = [self.apex] + ([self.secondary] if self.secondary else [])
+        return tuple(h.concatenate(zone) for h in hosts)
+
+    def nameserver_service_keys(self) -> frozenset[ObjectKey]:
+        return frozenset(k for k in self.nameserver_hosts.values() if k is not None)
+
+    def soa(self, zone: dns.name.Name, serial: int) -> dns.rdata.Rdata:
+        # Timers follow k8s_gateway; minimum = TTL so negative answers live as long as positive ones.
+        # mname: the first of apex and secondary in DNS order, so both members of a dual pair (each
+        # the other's secondary) publish the same SOA, as zone checkers expect of a zone's servers.
+        mname = min(self.apex, self.secondary or self.apex).concatenate(zone)
+        return dns.rdtypes.ANY.SOA.SOA(
+            dns.rdataclass.IN,
+            dns.rdatatype.SOA,
+            mname,
+            dns.name.Name([b"hostmaster"]).concatenate(mname),
+            serial,
+            7200,
+            1800,
+            86400,
+            self.ttl,
+        )
+
+    def apex_rrsets(self, zone: dns.name.Name, serial: int) -> dict[int, tuple[dns.rdata.Rdata, ...]]:
+        ns = tuple(
+            dns.rdtypes.ANY.NS.NS(dns.rdataclass.IN, dns.rdatatype.NS, host) for host in self.nameservers(zone)
+        )
+        return {dns.rdatatype.SOA: (self.soa(zone, serial),), dns.rdatatype.NS: ns}
+
+
+def watched_kinds(resources: Iterable[str]) -> tuple[str, ...]:
+    """The kinds to watch for `resources`: Gateways when any route kind is on, EndpointSlices with
+    Services (for `k8s-gateway.dns/resolve-endpoints`)."""
+    kinds = list(dict.fromkeys(resources))
+    if any(k in ROUTE_KINDS for k in kinds):
+        kinds.append("Gateway")
+    if "Service" in kinds:
+        kinds.append("EndpointSlice")
+    return tuple(kinds)
