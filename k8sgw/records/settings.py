@@ -57,7 +57,7 @@ class ZoneSettings:
             frozenset(ingress_classes),
             frozenset(gateway_classes),
             tuple(parse_label_selector(s) for s in service_label_selectors),
-            frozenset(self.nameserver_hosts),
+            dict(self.nameserver_hosts),
         )
 
     @classmethod

@@ -155,15 +155,16 @@ class Scope:
         ingress_classes: only Ingresses whose spec.ingressClassName is one of these; empty = all.
         gateway_classes: only routes via Gateways whose spec.gatewayClassName is one of these.
         service_selectors: a Service must match at least one (OR); empty = all Services.
-        nameserver_hosts: `<apex>.<zone>` and `<secondary>.<zone>`: their addresses come from the
-            nameserver's own Service, so no object may claim them or names below them.
+        nameserver_hosts: `<apex>.<zone>` and `<secondary>.<zone>`, each with the (namespace, name)
+            of the nameserver Service whose addresses it has; no object may claim them or names
+            below them (the Service's own default name is one of them: dropped without a word).
     """
 
     zones: tuple[dns.name.Name, ...]
     ingress_classes: frozenset[str] = frozenset()
     gateway_classes: frozenset[str] = frozenset()
     service_selectors: tuple[LabelSelector, ...] = ()
-    nameserver_hosts: frozenset[NameKey] = frozenset()
+    nameserver_hosts: Mapping[NameKey, ObjectKey | None] = field(default_factory=dict)
     apexes: frozenset[NameKey] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -703,7 +704,7 @@ def translate(kind: str, obj: KubeObject, scope: Scope, related: Related = NO_RE
     """
     report = Report(kind, obj)
     try:
-        return _admit(TRANSLATORS[kind](obj, scope, related, report), scope, report)
+        return _admit(TRANSLATORS[kind](obj, scope, related, report), scope, report, (kind, obj.key))
     except Exception as exc:  # one bad object must never stop the indexer or lose other objects
         logger.debug("translating %s failed", report.prefix, exc_info=True)
         report.warn("cannot be translated (%s: %s); it claims nothing", type(exc).__name__, exc)
@@ -712,17 +713,21 @@ def translate(kind: str, obj: KubeObject, scope: Scope, related: Related = NO_RE
         report.close()
 
 
-def _admit(claims: tuple[Claim, ...], scope: Scope, report: Report) -> tuple[Claim, ...]:
+def _admit(
+    claims: tuple[Claim, ...], scope: Scope, report: Report, source: tuple[str, ObjectKey]
+) -> tuple[Claim, ...]:
     if not claims:
         return claims
+    hosts = scope.nameserver_hosts
     kept: list[Claim] = []
     sizes: dict[tuple[NameKey, int], int] = {}
     refused: set[tuple[NameKey, int]] = set()
     over: dict[tuple[NameKey, int], int] = {}
     for claim in claims:
         owner, rdata, _ttl = claim
-        if scope.nameserver_hosts and any(owner.is_subdomain(h) for h in scope.nameserver_hosts):
-            if (owner, -1) not in refused:
+        if hosts and any(owner.is_subdomain(h) for h in hosts):
+            own = source[0] == "Service" and hosts.get(owner) == source[1]  # its default name
+            if not own and (owner, -1) not in refused:
                 refused.add((owner, -1))
                 report.warn("claims %s, at or below a nameserver host of the zone; skipped", owner)
             continue
