@@ -189,3 +189,16 @@ GOOD: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("dns1.kube-system.foo.org", "A", ("192.0.2.53",)),
 )
 """Names of the seeded cluster (tests/conftest.py `cluster`) and what they answer."""
+
+
+def marker(kind: str, i: int) -> tuple[dict[str, Any], str, str]:
+    """An object of `kind` answering marker-i.foo.org with 198.51.100.i: events of one kind arrive
+    in order, so once it answers, every object of that kind applied before it has been indexed."""
+    host, ip = f"marker-{i}.foo.org", f"198.51.100.{i}"
+    if kind == "Service":
+        obj = service(f"marker-{i}", ips=[ip], hostname=host)
+    elif kind == "Ingress":
+        obj = ingress(f"marker-{i}", [host], ip=ip)
+    else:
+        obj = dnsendpoint(f"marker-{i}", endpoint(host, "A", ip))
+    return obj, host + ".", ip
