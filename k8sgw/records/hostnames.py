@@ -43,11 +43,18 @@ class Rejected(ValueError):
     """A value an object carries that k8sgw cannot use; str() is the reason."""
 
 
-def _idna_hint(text: str) -> str:
-    try:
-        return f" (its IDNA form is {text.encode('idna').decode()!r})"
-    except UnicodeError:
-        return ""
+class _NotAscii(Rejected):
+    """The reason names the IDNA form, computed only when a log line shows it (nameprep is slow)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        try:
+            return f"is not ASCII (its IDNA form is {self.text.encode('idna').decode()!r})"
+        except UnicodeError:
+            return "is not ASCII, nor a name IDNA can write in ASCII"
 
 
 def hostname(text: str, *, underscores: bool = False) -> dns.name.Name:
@@ -61,10 +68,10 @@ def hostname(text: str, *, underscores: bool = False) -> dns.name.Name:
     text = text.strip().rstrip(".").lower()
     if not text:
         raise Rejected("is empty")
-    if not text.isascii():
-        raise Rejected("is not ASCII" + _idna_hint(text))
     if len(text) > MAX_NAME_TEXT:
         raise Rejected(f"is longer than {MAX_NAME_TEXT} characters")
+    if not text.isascii():
+        raise _NotAscii(text)
     labels = text.split(".")
     pattern = _TARGET_LABEL if underscores else _RFC1123_LABEL
     for i, label in enumerate(labels):

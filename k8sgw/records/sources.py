@@ -28,6 +28,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import dns.exception
 import dns.name
@@ -97,6 +98,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ObjectKey = tuple[str, str]  # (namespace, name)
+_T = TypeVar("_T")
 Claim = tuple[NameKey, dns.rdata.Rdata, int | None]
 """(owner, rdata, TTL); TTL None = the k8s_gateway `ttl`."""
 
@@ -505,6 +507,19 @@ def _gateway_rdatas(gw: Gateway, report: Report) -> list[dns.rdata.Rdata]:
     return list(out)
 
 
+_GATEWAY_API_MAX_ITEMS = {"spec.hostnames": 16, "spec.parentRefs": 32, "spec.listeners": 64}
+"""The CRDs' maxItems: an API server refuses more, so more is hostile, and translation reads
+hostnames × parents × listeners."""
+
+
+def _within_limit(items: Sequence[_T], field: str, report: Report) -> Sequence[_T]:
+    limit = _GATEWAY_API_MAX_ITEMS[field.rsplit(" ", 1)[-1]]
+    if len(items) <= limit:
+        return items
+    report.warn("%s has %d items, more than the Gateway API allows (%d); the rest are ignored", field, len(items), limit)
+    return items[:limit]
+
+
 def route_claims(
     obj: Route, scope: Scope, related: Related = NO_RELATED, kind: str = "Route", report: Report | None = None
 ) -> tuple[Claim, ...]:
@@ -522,7 +537,7 @@ def route_claims(
         return ()
     per_name: dict[NameKey, tuple[dns.name.Name, dict[dns.rdata.Rdata, None]]] = {}
     hostnames = []
-    for text in obj.spec.hostnames:
+    for text in _within_limit(obj.spec.hostnames, "spec.hostnames", report):
         if not text.strip():
             continue
         try:
@@ -533,7 +548,8 @@ def route_claims(
         hostnames.append(text.strip().rstrip(".").lower())
     if obj.spec.hostnames and not hostnames:
         return ()  # every hostname was bad: the listeners' would be a name nobody asked for
-    for ref in obj.spec.parent_refs:
+    parsed: dict[str, dns.name.Name | None] = {}  # intersections repeat across parents
+    for ref in _within_limit(obj.spec.parent_refs, "spec.parentRefs", report):
         gw_key = _parent_gateway_key(ref, obj.metadata.namespace)
         if gw_key is None:
             continue
@@ -544,7 +560,7 @@ def route_claims(
             continue
         if not _accepted(obj, ref):
             continue
-        listeners = gw.spec.listeners
+        listeners = _within_limit(gw.spec.listeners, f"parent Gateway {gw_key[0]}/{gw_key[1]} spec.listeners", report)
         if ref.section_name:
             listeners = tuple(lst for lst in listeners if lst.name == ref.section_name)
         elif not listeners:
@@ -561,7 +577,9 @@ def route_claims(
             continue
         rdatas = _gateway_rdatas(gw, report)
         for text in names:
-            if (name := hostname_in_zones(text, scope)) is not None:
+            if text not in parsed:
+                parsed[text] = hostname_in_zones(text, scope)
+            if (name := parsed[text]) is not None:
                 bucket = per_name.setdefault(NameKey.of(name), (name, {}))[1]
                 bucket.update(dict.fromkeys(rdatas))
     claims: list[Claim] = []
