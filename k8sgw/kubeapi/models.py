@@ -5,7 +5,7 @@ records are kept, everything else is ignored (`extra="ignore"`), so an API that 
 breaks us and a full object is never held in memory. Models are frozen and hashable:
 
 - sequences are tuples; a JSON `null` or a missing list becomes `()` (API servers have been seen
-  sending `"items": null`, KUBEAPI §1.1);
+  sending `"items": null`);
 - labels and annotations are `immutables.Map` (a hashable, read-only Mapping: the HAMT map the
   record map already depends on), so a model can be a dict key or a set member;
 - a JSON `null` anywhere means "absent": the field takes its default.
@@ -142,7 +142,7 @@ class LoadBalancerStatus(KubeModel):
     ingress: Seq[LoadBalancerIngress] = ()
 
 
-# --- networking.k8s.io/v1 Ingress (KUBEAPI §4.1) ---------------------------------------------
+# --- networking.k8s.io/v1 Ingress -----------------------------------------------------------------
 
 
 class IngressRule(KubeModel):
@@ -165,7 +165,7 @@ class Ingress(KubeObject):
     status: IngressStatus = IngressStatus()
 
 
-# --- v1 Service (KUBEAPI §4.2) -----------------------------------------------------------------
+# --- v1 Service -----------------------------------------------------------------------------------
 
 
 class ServiceSpec(KubeModel):
@@ -184,7 +184,7 @@ class Service(KubeObject):
     status: ServiceStatus = ServiceStatus()
 
 
-# --- discovery.k8s.io/v1 EndpointSlice (KUBEAPI §4.3): no spec, every field is top-level -------
+# --- discovery.k8s.io/v1 EndpointSlice: no spec, every field is top-level -------------------------
 
 
 class EndpointConditions(KubeModel):
@@ -205,7 +205,7 @@ class EndpointSlice(KubeObject):
     endpoints: Seq[Endpoint] = ()
 
 
-# --- gateway.networking.k8s.io (KUBEAPI §4.4) ---------------------------------------------------
+# --- gateway.networking.k8s.io --------------------------------------------------------------------
 
 
 class Condition(KubeModel):
@@ -286,7 +286,7 @@ class TLSRoute(Route):
     pass
 
 
-# --- externaldns.k8s.io/v1alpha1 DNSEndpoint (KUBEAPI §4.5) -------------------------------------
+# --- externaldns.k8s.io/v1alpha1 DNSEndpoint ------------------------------------------------------
 
 
 class ExternalEndpoint(KubeModel):
@@ -306,7 +306,7 @@ class DNSEndpoint(KubeObject):
     spec: DNSEndpointSpec = DNSEndpointSpec()
 
 
-# --- metav1.Status (KUBEAPI §1.5): error bodies and watch ERROR events -------------------------
+# --- metav1.Status: error bodies and watch ERROR events -------------------------------------------
 
 
 class StatusCause(KubeModel):

@@ -30,7 +30,16 @@ import dns.rdatatype
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 
-__all__ = ["MAX_NAME_TEXT", "Rejected", "address_rdata", "parse_address", "parse_hostname", "parse_uint16"]
+__all__ = [
+    "MAX_NAME_TEXT",
+    "Rejected",
+    "address_rdata",
+    "hostname",
+    "parse_address",
+    "parse_hostname",
+    "parse_uint16",
+    "zone_name",
+]
 
 MAX_NAME_TEXT = 253  # characters of a name without its trailing dot (255 octets on the wire)
 
@@ -92,6 +101,34 @@ def hostname(text: str, *, underscores: bool = False) -> dns.name.Name:
         return dns.name.from_text(text, origin=dns.name.root)
     except dns.exception.DNSException as exc:  # what the checks above missed, if anything
         raise Rejected(f"is not a DNS name ({exc})") from None
+
+
+_ZONE_LABEL = re.compile(r"[a-z0-9_](?:[-a-z0-9_]*[a-z0-9_])?")
+
+
+def zone_name(text: str) -> dns.name.Name:
+    """A zone as a Corefile names it (`example.com`, `Example.COM.`, `.`): absolute, lower-case.
+
+    Labels are letters, digits, `-` and `_` (`_tcp.example.com` is a zone some serve).
+
+    Raises:
+        Rejected: why it is not one.
+    """
+    text = text.strip()
+    if text == ".":
+        return dns.name.root
+    if text in ("", "@"):
+        raise Rejected("is not a zone name")
+    if not text.isascii():
+        raise _NotAscii(text)  # as for host names: written in IDNA form, never converted
+    try:
+        name = dns.name.from_text(text, origin=dns.name.root)
+    except (dns.exception.DNSException, UnicodeError) as exc:
+        raise Rejected(f"is not a DNS name ({exc})") from None
+    for label in name.labels[:-1]:
+        if not label.isascii() or not _ZONE_LABEL.fullmatch(label.decode().lower()):
+            raise Rejected(f"has a label {label.decode(errors='replace')!r} that is not letters, digits, '-' and '_'")
+    return name.canonicalize()
 
 
 def parse_hostname(text: str, *, underscores: bool = False) -> dns.name.Name | None:

@@ -499,8 +499,7 @@ def _gateway_rdatas(gw: Gateway, report: Report) -> list[dns.rdata.Rdata]:
                 continue  # NamedAddress and implementation-specific types say nothing DNS can use
         except Rejected as why:
             report.warn(
-                "parent Gateway %s/%s: address %r (%s) %s; ignored",
-                gw.metadata.namespace, gw.metadata.name, value, address.type or "IPAddress", why,
+                "parent Gateway %s/%s: address %r (%s) %s; ignored", *gw.key, value, address.type or "IPAddress", why
             )
             continue
         out[rdata] = None

@@ -154,6 +154,14 @@ def test_kinds():
     assert isinstance(INGRESS, Kind)
 
 
+def test_every_kind_has_a_row_and_one_place_in_the_kind_lists():
+    from k8sgw.kubeapi.kinds import CLAIMING_KINDS, FEEDING_KINDS, ROUTE_KINDS
+    from k8sgw.records.sources import TRANSLATORS
+
+    assert sorted(KINDS) == sorted([*CLAIMING_KINDS, *FEEDING_KINDS])
+    assert set(ROUTE_KINDS) <= set(CLAIMING_KINDS) and set(TRANSLATORS) == set(CLAIMING_KINDS)
+
+
 def test_all_matches_public_names():
     public = {
         name

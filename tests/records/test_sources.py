@@ -256,7 +256,7 @@ def route(hostnames=("a.example.org",), refs=({"name": "gw", "namespace": "infra
 
 
 def gateways(*gws):
-    return Related(gateways={(g.metadata.namespace, g.metadata.name): g for g in gws})
+    return Related(gateways={g.key: g for g in gws})
 
 
 LISTENERS = [
@@ -382,3 +382,17 @@ def test_dnsendpoint_invalid_targets_are_logged_with_the_object(caplog):
     )
     assert texts(claims) == ["a.example.org. - A 192.0.2.1"]
     assert "ops/d" in caplog.text and "'nope'" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("example.com", "example.com."), ("Example.COM.", "example.com."), (".", "."), ("_tcp.example.com", "_tcp.example.com."),
+     ("", None), ("@", None), ("a..b", None), ("bücher.de", None), ("a b.com", None), ("a" * 64 + ".com", None)],
+)
+def test_zone_name(text, expected):
+    from k8sgw.records.hostnames import Rejected, zone_name
+
+    try:
+        assert zone_name(text).to_text() == expected
+    except Rejected:
+        assert expected is None
