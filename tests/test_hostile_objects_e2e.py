@@ -108,3 +108,22 @@ async def test_the_process_starts_and_answers_with_every_hostile_object_present(
             finally:
                 proc.kill()
                 await proc.wait()
+
+
+async def test_a_missing_apex_service_leaves_its_ns_host_nodata_with_a_warning(nursery, cluster, tmp_path, logs):
+    cluster.delete("v1", "Service", "kube-system", "dns1")
+    bound = await k8sgw_for(nursery, cluster, tmp_path)
+    addr = bound.udp[0]
+    with trio.fail_after(10):
+        line = await logs.wait_for("nameserver Service kube-system/dns1 does not exist")
+    assert line.startswith("WARNING") and "dns1.kube-system.foo.org." in line
+    reply = await query(addr, "dns1.kube-system.foo.org.", "A")
+    assert reply.rcode() == dns.rcode.NOERROR and not reply.answer  # NODATA: the NS names it
+    assert [rrset.rdtype for rrset in reply.authority] == [dns.rdatatype.SOA]
+    ns = await query(addr, "foo.org.", "NS")
+    assert [str(r) for rrset in ns.answer for r in rrset] == ["dns1.kube-system.foo.org."] and not ns.additional
+    cluster.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dns1", "namespace": "kube-system"},
+                   "spec": {"type": "ClusterIP", "externalIPs": ["192.0.2.53"]}})
+    with trio.fail_after(10):
+        await bound.stores[0].wait_until(has("dns1.kube-system.foo.org.", "192.0.2.53"))
+        await logs.wait_for("has an address again")
