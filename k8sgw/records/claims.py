@@ -92,6 +92,9 @@ def _rrsets_from_votes(name: NameKey, kind: str, votes: Counter[_Vote]) -> tuple
     """
     rrsets: dict[int, dict[dns.rdata.Rdata, None]] = {}
     ttls: TTLs = {}
+    if len(votes) == 1:  # the usual name: one object, one record
+        ((rdata, ttl),) = votes
+        return {rdata.rdtype: (rdata,)}, ({rdata.rdtype: ttl} if ttl is not None else {})
     for rdata, ttl in votes:
         rrsets.setdefault(rdata.rdtype, {})[rdata] = None
         if ttl is not None:

@@ -83,7 +83,7 @@ def set_rrsets(
     name: dns.name.Name | NameKey,
     rrsets: Mapping[int, Rdatas],
     *,
-    stop_at: Iterable[dns.name.Name | NameKey],
+    stop_at: Iterable[dns.name.Name | NameKey],  # a frozenset of NameKeys is used as it is
     ttls: Mapping[int, int] | None = None,
     anchored: bool = False,
 ) -> None:
@@ -94,7 +94,7 @@ def set_rrsets(
     Cost: O(depth of the name), independent of the map's size.
     """
     name = _key(name)
-    apexes = frozenset(_key(n) for n in stop_at)
+    apexes = stop_at if isinstance(stop_at, frozenset) else frozenset(_key(n) for n in stop_at)
     old = mutation.get(name)
     children = old.children if old else 0
     new = Node(dict(rrsets), children, dict(ttls or {}), anchored)

@@ -230,29 +230,41 @@ def _cname(target: dns.name.Name) -> dns.rdata.Rdata:
     return dns.rdtypes.ANY.CNAME.CNAME(dns.rdataclass.IN, dns.rdatatype.CNAME, target)
 
 
+def _unique(rdatas: list[dns.rdata.Rdata]) -> list[dns.rdata.Rdata]:
+    """rdatas without repeats, in order, in linear time. A short list is scanned instead: hashing
+    an rdata encodes it to wire form, which costs more than a few comparisons."""
+    if len(rdatas) <= 8:
+        out: list[dns.rdata.Rdata] = []
+        for rdata in rdatas:
+            if rdata not in out:
+                out.append(rdata)
+        return out
+    return list(dict.fromkeys(rdatas))
+
+
 def _addresses(values: Iterable[str | None], what: str, report: Report) -> list[dns.rdata.Rdata]:
-    """The addresses among values, in order, each once (a dict: linear in the number of values)."""
-    out: dict[dns.rdata.Rdata, None] = {}
+    """The addresses among values, in order, each once."""
+    out: list[dns.rdata.Rdata] = []
     for value in values:
         if not value:
             continue
         try:
-            out[parse_address(value)] = None
+            out.append(parse_address(value))
         except Rejected as why:
             report.warn("%s %r %s; ignored", what, value, why)
-    return list(out)
+    return _unique(out)
 
 
 def _hostnames(values: Iterable[str | None], what: str, report: Report) -> list[dns.rdata.Rdata]:
-    out: dict[dns.rdata.Rdata, None] = {}
+    out: list[dns.rdata.Rdata] = []
     for value in values:
         if not value:
             continue
         try:
-            out[_cname(hostname(value))] = None
+            out.append(_cname(hostname(value)))
         except Rejected as why:
             report.warn("%s %r %s; ignored", what, value, why)
-    return list(out)
+    return _unique(out)
 
 
 def _prefer_addresses(rdatas: Sequence[dns.rdata.Rdata]) -> list[dns.rdata.Rdata]:
@@ -276,12 +288,10 @@ def _load_balancer(lb: LoadBalancerStatus, report: Report) -> list[dns.rdata.Rda
 def _claims(
     names: Iterable[dns.name.Name], rdatas: Sequence[dns.rdata.Rdata], ttl: int | None = None
 ) -> tuple[Claim, ...]:
-    seen: dict[Claim, None] = {}
-    for name in names:
-        key = NameKey.of(name)
-        for rdata in rdatas:
-            seen[(key, rdata, ttl)] = None
-    return tuple(seen)
+    """Every name × every rdata; rdatas are already without repeats, so only names are deduplicated
+    (by key: no rdata hashing)."""
+    keys = dict.fromkeys(NameKey.of(name) for name in names)
+    return tuple((key, rdata, ttl) for key in keys for rdata in rdatas)
 
 
 # --- Ingress ----------------------------------------------------------------------------------
@@ -485,7 +495,7 @@ def intersect_hostnames(route: str, listener: str | None) -> str | None:
 
 
 def _gateway_rdatas(gw: Gateway, report: Report) -> list[dns.rdata.Rdata]:
-    out: dict[dns.rdata.Rdata, None] = {}
+    out: list[dns.rdata.Rdata] = []
     for address in gw.status.addresses:
         value = address.value.strip()
         if not value:
@@ -502,8 +512,8 @@ def _gateway_rdatas(gw: Gateway, report: Report) -> list[dns.rdata.Rdata]:
                 "parent Gateway %s/%s: address %r (%s) %s; ignored", *gw.key, value, address.type or "IPAddress", why
             )
             continue
-        out[rdata] = None
-    return list(out)
+        out.append(rdata)
+    return _unique(out)
 
 
 _GATEWAY_API_MAX_ITEMS = {"spec.hostnames": 16, "spec.parentRefs": 32, "spec.listeners": 64}
@@ -669,13 +679,13 @@ def dnsendpoint_claims(
             )
             continue
         ttl = min(endpoint.record_ttl, _MAX_TTL) if endpoint.record_ttl > 0 else None
-        rdatas: dict[dns.rdata.Rdata, None] = {}
+        targets: list[dns.rdata.Rdata] = []
         for target in endpoint.targets:
             try:
-                rdatas[_endpoint_rdata(record_type, target if record_type == "TXT" else target.strip())] = None
+                targets.append(_endpoint_rdata(record_type, target if record_type == "TXT" else target.strip()))
             except Rejected as why:
                 report.warn("%s target %r for %s %s; skipped", record_type, _short(target), endpoint.dns_name, why)
-        found = list(rdatas)
+        found = _unique(targets)
         if record_type == "CNAME" and len(found) > 1:
             report.warn(
                 "%s has %d CNAME targets; a name has one CNAME, answering %s",
@@ -736,13 +746,14 @@ def _admit(
     if not claims:
         return claims
     hosts = scope.nameserver_hosts
+    depths = {len(h) for h in hosts}  # a claim is at or below a host when its last labels are one
     kept: list[Claim] = []
     sizes: dict[tuple[NameKey, int], int] = {}
     refused: set[tuple[NameKey, int]] = set()
     over: dict[tuple[NameKey, int], int] = {}
     for claim in claims:
         owner, rdata, _ttl = claim
-        if hosts and any(owner.is_subdomain(h) for h in hosts):
+        if depths and any(owner[len(owner) - d :] in hosts for d in depths if d <= len(owner)):
             own = source[0] == "Service" and hosts.get(owner) == source[1]  # its default name
             if not own and (owner, -1) not in refused:
                 refused.add((owner, -1))
