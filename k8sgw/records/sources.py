@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -72,6 +73,7 @@ __all__ = [
     "SERVICE_NAME_LABEL",
     "TRANSLATORS",
     "Claim",
+    "LogLine",
     "Report",
     "RRSET_BYTES_MAX",
     "LabelSelector",
@@ -83,6 +85,7 @@ __all__ = [
     "ignored",
     "ingress_claims",
     "intersect_hostnames",
+    "log_held",
     "nameserver_rdatas",
     "parse_hostname",
     "parse_label_selector",
@@ -123,26 +126,45 @@ _WARNINGS_PER_OBJECT = 10
 # --- reporting --------------------------------------------------------------------------------
 
 
+LogLine = tuple[str, tuple[object, ...]]
+"""A WARNING not yet logged: (format, args)."""
+
+
 class Report:
     """The warnings of one object's translation, each naming kind/namespace/name.
 
     At most ten lines per translation, then one line with the count of the rest: an object with
-    10,000 bad addresses must not write 10,000 lines at every change.
+    10,000 bad addresses must not write 10,000 lines at every change. With `held`, lines are
+    kept there instead of logged (a translation in a worker thread: log handlers may wake tasks
+    of the event loop, which only its own thread may do); `log_held` logs them later.
     """
 
-    def __init__(self, kind: str, obj: KubeObject) -> None:
+    def __init__(self, kind: str, obj: KubeObject, held: list[LogLine] | None = None) -> None:
         self.prefix = f"{kind} {obj.metadata.namespace}/{obj.metadata.name}"
         self.count = 0
+        self._held = held
 
     def warn(self, message: str, *args: object) -> None:
         self.count += 1
         if self.count <= _WARNINGS_PER_OBJECT:
-            logger.warning("%s: " + message, self.prefix, *args)
+            self._log("%s: " + message, (self.prefix, *args))
 
     def close(self) -> None:
         if self.count > _WARNINGS_PER_OBJECT:
-            logger.warning("%s: %d more problems like these, not shown", self.prefix, self.count - _WARNINGS_PER_OBJECT)
+            self._log("%s: %d more problems like these, not shown", (self.prefix, self.count - _WARNINGS_PER_OBJECT))
         self.count = 0
+
+    def _log(self, message: str, args: tuple[object, ...]) -> None:
+        if self._held is None:
+            logger.warning(message, *args)
+        else:
+            self._held.append((message, args))
+
+
+def log_held(lines: Iterable[LogLine]) -> None:
+    """Log what a Report held (on the event loop's thread)."""
+    for message, args in lines:
+        logger.warning(message, *args)
 
 
 # --- scope ------------------------------------------------------------------------------------
@@ -718,8 +740,11 @@ TRANSLATORS: dict[str, Translator] = {
 # --- the boundary the indexer calls -------------------------------------------------------------
 
 
-def translate(kind: str, obj: KubeObject, scope: Scope, related: Related = NO_RELATED) -> tuple[Claim, ...]:
-    """The claims of one object, never an exception: what cannot be used is logged and dropped.
+def translate(
+    kind: str, obj: KubeObject, scope: Scope, related: Related = NO_RELATED, *, held: list[LogLine] | None = None
+) -> tuple[Claim, ...]:
+    """The claims of one object, never an exception: what cannot be used is logged (or, with
+    `held`, kept there to log later: see Report) and dropped.
 
     Besides each translator's own checks, no object may claim:
     - a name at or below a nameserver host (`<apex>.<zone>`): its addresses are the nameserver
@@ -729,12 +754,15 @@ def translate(kind: str, obj: KubeObject, scope: Scope, related: Related = NO_RE
     - more records of one type at one name than fit in a reply (RRSET_BYTES_MAX): the first that
       fit are kept.
     """
-    report = Report(kind, obj)
+    report = Report(kind, obj, held)
     try:
         return _admit(TRANSLATORS[kind](obj, scope, related, report), scope, report, (kind, obj.key))
     except Exception as exc:  # one bad object must never stop the indexer or lose other objects
-        logger.debug("translating %s failed", report.prefix, exc_info=True)
-        report.warn("cannot be translated (%s: %s); it claims nothing", type(exc).__name__, exc)
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        report.warn(
+            "cannot be translated (%s: %s, at %s:%d); it claims nothing",
+            type(exc).__name__, exc, where.filename.rsplit("/", 1)[-1], where.lineno,
+        )
         return ()
     finally:
         report.close()

@@ -32,7 +32,15 @@ from k8sgw.records.objects import TRANSLATED, ObjectIndex, _Translated
 from k8sgw.records.publisher import Publisher
 from k8sgw.records.recordmap import RecordMap
 from k8sgw.records.settings import ObjectKey, ZoneSettings, watched_kinds
-from k8sgw.records.sources import TRANSLATORS, Claim, nameserver_rdatas, translate, translation_size
+from k8sgw.records.sources import (
+    TRANSLATORS,
+    Claim,
+    LogLine,
+    log_held,
+    nameserver_rdatas,
+    translate,
+    translation_size,
+)
 
 __all__ = ["ListApplied", "RecordStore", "ZoneSettings", "watched_kinds"]
 
@@ -240,7 +248,9 @@ class RecordStore:
         if isinstance(obj, KubeObject):
             related, scope = self._objects.related, self.settings.scope
             if translation_size(kind, obj, related) >= _THREAD_FROM:
-                claims = (yield _Offload(lambda: translate(kind, obj, scope, related))) or ()
+                held: list[LogLine] = []
+                claims = (yield _Offload(lambda: translate(kind, obj, scope, related, held=held))) or ()
+                log_held(held)
             else:
                 claims = translate(kind, obj, scope, related)
         yield from self._claims.set(kind, key, claims, touched)

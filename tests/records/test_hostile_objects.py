@@ -79,3 +79,41 @@ def test_the_apex_nameserver_host_exists_without_its_service(caplog):
     store.apply([Upserted("Service", model(dns1))])
     assert answers(store, "dns1.kube-system.foo.org.", "A") == ["192.0.2.53"]
     assert "has an address again" in caplog.text
+
+
+def test_a_translator_that_raises_costs_only_its_object(monkeypatch, caplog):
+    from k8sgw.records import sources
+
+    def broken(obj, scope, related, report):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(sources.TRANSLATORS, "DNSEndpoint", broken)
+    store = seeded_store()
+    caplog.set_level(logging.WARNING, logger="k8sgw")
+    store.apply([Upserted("DNSEndpoint", model(HOSTILE[1].manifest))])
+    assert "DNSEndpoint hostile/mx: cannot be translated (RuntimeError: a bug" in caplog.text
+    for name, rdtype, expected in GOOD:
+        assert answers(store, name, rdtype) == sorted(expected)
+
+
+async def test_the_missing_nameserver_warning_repeats_while_it_lasts(monkeypatch, logs):
+    import trio
+
+    from k8sgw.records import store as store_module
+
+    monkeypatch.setattr(store_module, "_REMIND_EVERY", 0.1)
+    store = RecordStore(ZoneSettings([ZONE]), ["Service"])
+    send, recv = trio.open_memory_channel(10)
+    missing = "nameserver Service kube-system/dns1 does not exist"
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(store.consume, recv)
+        await send.send(Synced("Service", ()))
+        await send.send(Synced("EndpointSlice", ()))
+        with trio.fail_after(5):
+            await logs.wait_count(lambda line: missing in line, 3)  # at start, then again and again
+            dns1 = {"kind": "Service", "metadata": {"name": "dns1", "namespace": "kube-system"},
+                    "spec": {"externalIPs": ["192.0.2.53"]}}
+            await send.send(Upserted("Service", model(dns1)))
+            await logs.wait_for("has an address again")
+        assert store._next_reminder() == float("inf")  # nothing left to repeat
+        await send.aclose()
