@@ -1,9 +1,9 @@
 """Per kind: which DNS records a Kubernetes object claims, for one k8s_gateway instance.
 
-A claim is (owner name, rdata, ttl or None). Objects arrive already reduced by kubeapi/models.py;
-this module turns them into claims inside the configured zones and drops everything else. Names are
-canonical (lower-case) dnspython Names; a `*.` host is kept as the literal wildcard owner and is
-expanded at answer time (RFC 4592).
+A claim is (owner, rdata, ttl or None); the owner is a NameKey (keys.py). Objects arrive already
+reduced by kubeapi/models.py; this module turns them into claims inside the configured zones and
+drops everything else. A `*.` host is kept as the literal wildcard owner and is expanded at answer
+time (RFC 4592).
 
 Some kinds depend on others: a route's addresses are its parent Gateways', a Service with
 `k8s-gateway.dns/resolve-endpoints: "true"` answers with its EndpointSlices' ready addresses. The
