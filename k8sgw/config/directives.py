@@ -17,6 +17,7 @@ from typing import Any
 import dns.exception
 import dns.name
 
+from k8sgw.arpa import reverse_zone_problem
 from k8sgw.config.lexer import Token
 from k8sgw.config.models import (
     SUPPORTED_RESOURCES,
@@ -198,8 +199,15 @@ def _gateway(d: Directive, server_zones: tuple[str, ...], ctx: Context) -> Gatew
                     f"({', '.join(server_zones)}), so it would never be queried",
                     tok.line,
                 )
+            problem = reverse_zone_problem(dns.name.from_text(zone))
+            if problem:
+                raise ctx.error(f'k8s_gateway: reverse zone "{zone}" {problem}', tok.line)
             listed[zone] = None
         zones = tuple(listed)
+    else:
+        for zone in zones:
+            if zone != "." and (problem := reverse_zone_problem(dns.name.from_text(zone))):
+                raise ctx.error(f'k8s_gateway: reverse zone "{zone}" {problem}', d.line)
     options: dict[str, Any] = {}
     first_line: dict[str, int] = {}
     for child in d.children or ():
