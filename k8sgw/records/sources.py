@@ -50,6 +50,7 @@ from k8sgw.kubeapi.models import (
     Service,
 )
 from k8sgw.labels import LabelSelector, parse_label_selector
+from k8sgw.records.annotations import annotation_targets, annotation_ttl, externalname_rdatas
 from k8sgw.records.hostnames import (
     Rejected,
     address_rdata,
@@ -294,7 +295,8 @@ def ingress_claims(obj: Ingress, scope: Scope, related: Related = NO_RELATED, re
     names = [n for rule in obj.spec.rules if rule.host and (n := _host_in_zones(rule.host, scope, "host", report))]
     if not names:
         return ()
-    return _claims(names, _load_balancer(obj.status.load_balancer, report))
+    rdatas = annotation_targets(obj, report) or _load_balancer(obj.status.load_balancer, report)
+    return _claims(names, rdatas, annotation_ttl(obj, report))
 
 
 # --- Service ----------------------------------------------------------------------------------
@@ -375,8 +377,10 @@ def _ready_endpoint_addresses(slices: Iterable[EndpointSlice], report: Report) -
 def service_claims(obj: Service, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
     """A Service's names → its addresses.
 
-    - `k8s-gateway.dns/resolve-endpoints: "true"` (any type, headless too): the ready addresses of
-      its EndpointSlices;
+    - external-dns's target annotation (any type): its IPs, or a CNAME to its host name;
+    - else `k8s-gateway.dns/resolve-endpoints: "true"` (any type, headless too): the ready
+      addresses of its EndpointSlices;
+    - else an ExternalName Service: a CNAME to spec.externalName (its externalIPs when set);
     - else a LoadBalancer: spec.externalIPs when set, else the load balancer IPs in status, else a
       CNAME to the load balancer hostname;
     - anything else: nothing.
@@ -388,8 +392,12 @@ def service_claims(obj: Service, scope: Scope, related: Related = NO_RELATED, re
         return ()
     if scope.service_selectors and not any(s.matches(obj.metadata.labels) for s in scope.service_selectors):
         return ()
-    if wants_endpoints(obj):
+    if targets := annotation_targets(obj, report):
+        rdatas = targets  # external-dns's target annotation replaces whatever the Service has
+    elif wants_endpoints(obj):
         rdatas = _ready_endpoint_addresses(related.endpoint_slices(obj.key), report)
+    elif obj.spec.type == "ExternalName":
+        rdatas = externalname_rdatas(obj, report)
     elif obj.spec.type != "LoadBalancer":
         return ()
     elif obj.spec.external_ips:
@@ -398,7 +406,7 @@ def service_claims(obj: Service, scope: Scope, related: Related = NO_RELATED, re
         rdatas = _load_balancer(obj.status.load_balancer, report)
     if not rdatas:
         return ()
-    return _claims(service_names(obj, scope, report), rdatas)
+    return _claims(service_names(obj, scope, report), rdatas, annotation_ttl(obj, report))
 
 
 def slice_service_key(obj: EndpointSlice) -> ObjectKey | None:
@@ -558,14 +566,15 @@ def route_claims(
             names.extend(n for h in hostnames if (n := intersect_hostnames(h, listener_host)) is not None)
         if not names:
             continue
-        rdatas = _gateway_rdatas(gw, report)
+        rdatas = annotation_targets(gw, report) or _gateway_rdatas(gw, report)
         for text in names:
             if (name := hostname_in_zones(text, scope)) is not None:
                 bucket = per_name.setdefault(NameKey.of(name), (name, {}))[1]
                 bucket.update(dict.fromkeys(rdatas))
     claims: list[Claim] = []
+    ttl = annotation_ttl(obj, report) if per_name else None
     for name, rdatas_at in per_name.values():
-        claims.extend(_claims([name], _prefer_addresses(list(rdatas_at))))
+        claims.extend(_claims([name], _prefer_addresses(list(rdatas_at)), ttl))
     return tuple(claims)
 
 
