@@ -22,7 +22,9 @@ __all__ = [
 
 """Directives k8sgw understands in a server block (printed by ``k8sgw -plugins``)."""
 
-SUPPORTED_RESOURCES: tuple[str, ...] = ("HTTPRoute", "TLSRoute", "GRPCRoute", "Ingress", "Service", "DNSEndpoint")
+SUPPORTED_RESOURCES: tuple[str, ...] = (
+    "HTTPRoute", "TLSRoute", "GRPCRoute", "TCPRoute", "UDPRoute", "Ingress", "Service", "DNSEndpoint"
+)
 """Kinds ``resources`` accepts, in canonical order; the default is all of them."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)

@@ -61,5 +61,7 @@ KINDS: tuple[Kind, ...] = (
     Kind(_GATEWAY, ("v1",), "HTTPRoute", "httproutes", "httproute", builtin=False),
     Kind(_GATEWAY, ("v1",), "GRPCRoute", "grpcroutes", "grpcroute", builtin=False),
     Kind(_GATEWAY, ("v1", "v1alpha2"), "TLSRoute", "tlsroutes", "tlsroute", builtin=False),
+    Kind(_GATEWAY, ("v1alpha2",), "TCPRoute", "tcproutes", "tcproute", builtin=False),
+    Kind(_GATEWAY, ("v1alpha2",), "UDPRoute", "udproutes", "udproute", builtin=False),
     Kind("externaldns.k8s.io", ("v1alpha1",), "DNSEndpoint", "dnsendpoints", "dnsendpoint", builtin=False),
 )

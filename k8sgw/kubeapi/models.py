@@ -72,7 +72,9 @@ __all__ = [
     "Status",
     "StatusCause",
     "StatusDetails",
+    "TCPRoute",
     "TLSRoute",
+    "UDPRoute",
 ]
 
 _T = TypeVar("_T")
@@ -268,7 +270,7 @@ class RouteStatus(KubeModel):
 
 
 class Route(KubeObject):
-    """HTTPRoute, GRPCRoute and TLSRoute share everything DNS reads."""
+    """HTTPRoute, GRPCRoute, TLSRoute, TCPRoute and UDPRoute share everything DNS reads."""
 
     spec: RouteSpec = RouteSpec()
     status: RouteStatus = RouteStatus()
@@ -284,6 +286,14 @@ class GRPCRoute(Route):
 
 class TLSRoute(Route):
     pass
+
+
+class TCPRoute(Route):
+    """v1alpha2; no spec.hostnames: named by hostname annotations (records/l4routes.py)."""
+
+
+class UDPRoute(Route):
+    """v1alpha2; no spec.hostnames: named by hostname annotations (records/l4routes.py)."""
 
 
 # --- externaldns.k8s.io/v1alpha1 DNSEndpoint (KUBEAPI §4.5) -------------------------------------

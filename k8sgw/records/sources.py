@@ -60,6 +60,7 @@ from k8sgw.records.hostnames import (
     parse_uint16,
 )
 from k8sgw.records.keys import NameKey
+from k8sgw.records.l4routes import with_annotation_hostnames
 
 __all__ = [
     "wants_endpoints",
@@ -685,10 +686,22 @@ def _short(text: str) -> str:
 Translator = Callable[..., tuple[Claim, ...]]
 """(object, Scope, Related, Report | None) → claims; the object is the kind's model."""
 
+def _annotated_route_translator(kind: str) -> Translator:
+    """TCPRoute / UDPRoute: the route rule over the names of its hostname annotation."""
+
+    def translate(obj: Route, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
+        return route_claims(with_annotation_hostnames(obj, HOSTNAME_ANNOTATIONS), scope, related, kind, report)
+
+    translate.__name__ = f"{kind.lower()}_claims"
+    return translate
+
+
 TRANSLATORS: dict[str, Translator] = {
     "HTTPRoute": _route_translator("HTTPRoute"),
     "TLSRoute": _route_translator("TLSRoute"),
     "GRPCRoute": _route_translator("GRPCRoute"),
+    "TCPRoute": _annotated_route_translator("TCPRoute"),
+    "UDPRoute": _annotated_route_translator("UDPRoute"),
     "Ingress": ingress_claims,
     "Service": service_claims,
     "DNSEndpoint": dnsendpoint_claims,

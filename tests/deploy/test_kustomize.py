@@ -31,7 +31,7 @@ EXPECTED_RULES = {
     "": {"services"},
     "networking.k8s.io": {"ingresses"},
     "discovery.k8s.io": {"endpointslices"},
-    "gateway.networking.k8s.io": {"gateways", "httproutes", "tlsroutes", "grpcroutes"},
+    "gateway.networking.k8s.io": {"gateways", "httproutes", "tlsroutes", "grpcroutes", "tcproutes", "udproutes"},
     "externaldns.k8s.io": {"dnsendpoints"},
 }
 # Kinds whose schemas are not in kubernetes-validate (CRDs): only these may be skipped.
