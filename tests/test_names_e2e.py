@@ -1,0 +1,86 @@
+"""ExternalName Services, target/ttl annotations and TCP/UDP routes end to end: kubectl applies and
+deletes the examples on the dev API server; dig and kdig ask k8sgw, forward and reverse."""
+
+from __future__ import annotations
+
+import dns.name
+import dns.rdatatype
+import dns.reversename
+import trio
+
+from tests.conftest import EXAMPLES, start_k8sgw, tool
+from tests.test_reverse_e2e import REVERSE, ptr_of
+from tests.test_tools import kubectl_env, run
+
+MANIFESTS = [EXAMPLES / name for name in ("externalname.yaml", "target-ttl.yaml", "tcproute.yaml")]
+
+
+def names_corefile(kubeconfig) -> str:
+    zones = " ".join(("foo.org", *REVERSE))
+    return f"""
+{zones} {{
+    bind 127.0.0.1
+    k8s_gateway {zones} {{
+        kubeconfig {kubeconfig}
+        resources Ingress Service TCPRoute UDPRoute
+    }}
+}}
+"""
+
+
+def has_rdata(name: str, rdtype: str):
+    owner, t = dns.name.from_text(name), dns.rdatatype.from_text(rdtype)
+    return lambda m: bool(m.rdatas(owner, t))
+
+
+async def test_kubectl_apply_and_delete_with_dig_and_kdig(nursery, kubeconfig, tmp_path):
+    dig, kdig, kubectl = tool("dig"), tool("kdig"), tool("kubectl")
+    bound = await start_k8sgw(nursery, names_corefile(kubeconfig))
+    store = bound.stores[0]
+    host, port = bound.udp[0]
+    base = [kubectl, "--kubeconfig", str(kubeconfig)]
+    env = kubectl_env(tmp_path)
+
+    async def ask(client: str, *query: str) -> list[str]:
+        out = await run(client, f"@{host}", "-p", str(port), *query, "+noall", "+answer")
+        return [" ".join(line.split()) for line in out.splitlines() if line.strip() and not line.startswith(";")]
+
+    with trio.fail_after(60):
+        for path in MANIFESTS:
+            await run(*base, "apply", "-f", str(path), env=env)
+        await store.wait_until(
+            lambda m: has_rdata("db.default.foo.org.", "CNAME")(m)
+            and has_rdata("edge.foo.org.", "CNAME")(m)
+            and has_rdata("syslog.foo.org.", "AAAA")(m)
+            and ptr_of("192.0.2.90", "pg.foo.org.", "syslog.foo.org.")(m)
+        )
+        for client in (dig, kdig):
+            # ExternalName: a CNAME; an in-zone target is followed in the same answer.
+            assert await ask(client, "db.default.foo.org", "A") == [
+                "db.default.foo.org. 60 IN CNAME rds.example.net."
+            ]
+            assert await ask(client, "alias.default.foo.org", "A") == [
+                "alias.default.foo.org. 60 IN CNAME myservicea.foo.org.",
+                "myservicea.foo.org. 60 IN A 192.0.2.10",
+            ]
+            # target replaces the load balancer's address; ttl 5m is 300 seconds.
+            assert await ask(client, "pinned.foo.org", "A") == ["pinned.foo.org. 300 IN A 192.0.2.61"]
+            assert await ask(client, "edge.foo.org", "A") == ["edge.foo.org. 60 IN CNAME edge.example.net."]
+            # TCPRoute and UDPRoute, named by their hostname annotations.
+            assert await ask(client, "pg.foo.org", "AAAA", "+tcp") == ["pg.foo.org. 60 IN AAAA 2001:db8::90"]
+            assert await ask(client, "syslog.foo.org", "A") == ["syslog.foo.org. 60 IN A 192.0.2.90"]
+            # Their PTRs, IPv4 and IPv6; the target annotation's address maps back, not the LB's.
+            for address in ("192.0.2.90", "2001:db8::90"):
+                assert await ask(client, "-x", address) == [
+                    f"{dns.reversename.from_address(address).to_text()} 60 IN PTR pg.foo.org.",
+                    f"{dns.reversename.from_address(address).to_text()} 60 IN PTR syslog.foo.org.",
+                ]
+            assert await ask(client, "-x", "192.0.2.61") == ["61.2.0.192.in-addr.arpa. 60 IN PTR pinned.foo.org."]
+            assert await ask(client, "-x", "192.0.2.60") == []
+
+        for path in MANIFESTS:
+            await run(*base, "delete", "-f", str(path), env=env)
+        await store.wait_until(lambda m: not has_rdata("pg.foo.org.", "A")(m) and ptr_of("192.0.2.90")(m))
+        for name in ("db.default.foo.org", "pinned.foo.org", "pg.foo.org", "syslog.foo.org"):
+            assert "status: NXDOMAIN" in await run(dig, f"@{host}", "-p", str(port), name)
+        assert "status: NXDOMAIN" in await run(kdig, f"@{host}", "-p", str(port), "-x", "2001:db8::90")
