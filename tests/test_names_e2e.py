@@ -84,3 +84,29 @@ async def test_kubectl_apply_and_delete_with_dig_and_kdig(nursery, kubeconfig, t
         for name in ("db.default.foo.org", "pinned.foo.org", "pg.foo.org", "syslog.foo.org"):
             assert "status: NXDOMAIN" in await run(dig, f"@{host}", "-p", str(port), name)
         assert "status: NXDOMAIN" in await run(kdig, f"@{host}", "-p", str(port), "-x", "2001:db8::90")
+
+
+async def test_nodes_by_address_type_forward_and_reverse(nursery, kubeconfig, tmp_path):
+    dig, kdig, kubectl = tool("dig"), tool("kdig"), tool("kubectl")
+    text = names_corefile(kubeconfig).replace("resources Ingress Service TCPRoute UDPRoute", "resources Node")
+    bound = await start_k8sgw(nursery, text)
+    external = await start_k8sgw(nursery, text.replace("resources Node", "resources Node\n        nodeAddressType ExternalIP"))
+    base = [kubectl, "--kubeconfig", str(kubeconfig)]
+    env = kubectl_env(tmp_path)
+    with trio.fail_after(60):
+        await run(*base, "apply", "-f", str(EXAMPLES / "node.yaml"), env=env)
+        await bound.stores[0].wait_until(has_rdata("worker-1.foo.org.", "AAAA"))
+        await external.stores[0].wait_until(has_rdata("worker-1.foo.org.", "A"))
+        for client in (dig, kdig):
+            host, port = bound.udp[0]
+            short = await run(client, f"@{host}", "-p", str(port), "worker-1.foo.org", "A", "+short")
+            assert short.split() == ["192.0.2.21"]
+            short = await run(client, f"@{host}", "-p", str(port), "-x", "2001:db8::21", "+short")
+            assert short.split() == ["worker-1.foo.org."]
+            ehost, eport = external.udp[0]
+            short = await run(client, f"@{ehost}", "-p", str(eport), "worker-1.foo.org", "A", "+short")
+            assert short.split() == ["198.51.100.21"]
+        await run(*base, "delete", "-f", str(EXAMPLES / "node.yaml"), env=env)
+        await bound.stores[0].wait_until(lambda m: not has_rdata("worker-1.foo.org.", "A")(m))
+        host, port = bound.udp[0]
+        assert "status: NXDOMAIN" in await run(dig, f"@{host}", "-p", str(port), "-x", "192.0.2.21")

@@ -20,6 +20,7 @@ import dns.name
 from k8sgw.arpa import reverse_zone_problem
 from k8sgw.config.lexer import Token
 from k8sgw.config.models import (
+    NODE_ADDRESS_TYPES,
     SUPPORTED_RESOURCES,
     Config,
     GatewayConfig,
@@ -248,6 +249,17 @@ def _resources(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str,
     return "resources", tuple(k for k in SUPPORTED_RESOURCES if k in wanted)
 
 
+def _node_address_type(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
+    count_args(d, ctx, "1 argument (" + " or ".join(NODE_ADDRESS_TYPES) + ")", 1, 1)
+    tok = d.args[0]
+    by_lower = {t.lower(): t for t in NODE_ADDRESS_TYPES}
+    if tok.text.lower() not in by_lower:
+        raise ctx.error(
+            f'nodeAddressType: expected {" or ".join(NODE_ADDRESS_TYPES)}, got "{tok.text}"', tok.line
+        )
+    return "node_address_type", by_lower[tok.text.lower()]
+
+
 def _ttl(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
     count_args(d, ctx, "1 argument (seconds from 0 to 3600)", 1, 1)
     tok = d.args[0]
@@ -356,4 +368,5 @@ _OPTIONS: dict[str, _Option] = {
     "ingressClasses": _ingress_classes,
     "gatewayClasses": _gateway_classes,
     "serviceLabelSelectors": _service_label_selectors,
+    "nodeAddressType": _node_address_type,
 }

@@ -55,6 +55,7 @@ KINDS: tuple[Kind, ...] = (
         merge_keys={"spec.ports": "port", "status.conditions": "type"},
         categories=("all",),
     ),
+    Kind("", ("v1",), "Node", "nodes", "node", namespaced=False, short_names=("no",)),
     Kind("networking.k8s.io", ("v1",), "Ingress", "ingresses", "ingress", short_names=("ing",)),
     Kind("discovery.k8s.io", ("v1",), "EndpointSlice", "endpointslices", "endpointslice", has_status=False),
     Kind(_GATEWAY, ("v1",), "Gateway", "gateways", "gateway", short_names=("gtw",), builtin=False),

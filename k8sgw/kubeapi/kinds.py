@@ -20,6 +20,7 @@ from k8sgw.kubeapi.models import (
     HTTPRoute,
     Ingress,
     KubeObject,
+    Node,
     Service,
     TCPRoute,
     TLSRoute,
@@ -33,6 +34,7 @@ __all__ = [
     "GRPCROUTE",
     "HTTPROUTE",
     "INGRESS",
+    "NODE",
     "KINDS",
     "SERVICE",
     "TCPROUTE",
@@ -47,7 +49,7 @@ __all__ = [
 ROUTE_KINDS = ("HTTPRoute", "TLSRoute", "GRPCRoute", "TCPRoute", "UDPRoute")
 """The Gateway API route kinds: each takes its addresses from its parent Gateways."""
 
-CLAIMING_KINDS = (*ROUTE_KINDS, "Ingress", "Service", "DNSEndpoint")
+CLAIMING_KINDS = (*ROUTE_KINDS, "Ingress", "Service", "DNSEndpoint", "Node")
 """The kinds a Corefile's `resources` may name, in ownership order: where several kinds have
 records for one name, the first in this order owns it (k8s_gateway's order)."""
 
@@ -116,11 +118,12 @@ TLSROUTE = Kind("TLSRoute", _GATEWAY_API, "v1", "tlsroutes", TLSRoute, fallback_
 # Only in the experimental channel, at v1alpha2.
 TCPROUTE = Kind("TCPRoute", _GATEWAY_API, "v1alpha2", "tcproutes", TCPRoute)
 UDPROUTE = Kind("UDPRoute", _GATEWAY_API, "v1alpha2", "udproutes", UDPRoute)
+NODE = Kind("Node", "", "v1", "nodes", Node)  # cluster-scoped
 DNSENDPOINT = Kind("DNSEndpoint", "externaldns.k8s.io", "v1alpha1", "dnsendpoints", DNSEndpoint)
 
 KINDS: dict[str, Kind] = {  # every name in CLAIMING_KINDS and FEEDING_KINDS
     kind.name: kind
     for kind in (
-        INGRESS, SERVICE, ENDPOINTSLICE, GATEWAY, HTTPROUTE, GRPCROUTE, TLSROUTE, TCPROUTE, UDPROUTE, DNSENDPOINT
+        INGRESS, SERVICE, ENDPOINTSLICE, GATEWAY, HTTPROUTE, GRPCROUTE, TLSROUTE, TCPROUTE, UDPROUTE, DNSENDPOINT, NODE
     )
 }

@@ -58,6 +58,9 @@ __all__ = [
     "KubeObject",
     "LoadBalancerIngress",
     "LoadBalancerStatus",
+    "Node",
+    "NodeAddress",
+    "NodeStatus",
     "ObjectMeta",
     "Seq",
     "Service",
@@ -294,6 +297,24 @@ class TCPRoute(Route):
 
 class UDPRoute(Route):
     """v1alpha2; no spec.hostnames: named by hostname annotations (records/l4routes.py)."""
+
+
+# --- core/v1 Node ------------------------------------------------------------------------------
+
+
+class NodeAddress(KubeModel):
+    type: str = ""
+    address: str = ""
+
+
+class NodeStatus(KubeModel):
+    addresses: Seq[NodeAddress] = ()
+
+
+class Node(KubeObject):
+    """Cluster-scoped: its key's namespace is ""."""
+
+    status: NodeStatus = NodeStatus()
 
 
 # --- externaldns.k8s.io/v1alpha1 DNSEndpoint (KUBEAPI §4.5) -------------------------------------

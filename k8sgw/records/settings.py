@@ -36,6 +36,7 @@ class ZoneSettings:
         ingress_classes: Iterable[str] = (),
         gateway_classes: Iterable[str] = (),
         service_label_selectors: Iterable[str] = (),
+        node_address_type: str = "InternalIP",
     ) -> None:
         self.zones = tuple(dns.name.from_text(z) if isinstance(z, str) else z for z in zones)
         self.zone_keys = frozenset(NameKey.of(z) for z in self.zones)
@@ -63,6 +64,7 @@ class ZoneSettings:
             frozenset(gateway_classes),
             tuple(parse_label_selector(s) for s in service_label_selectors),
             frozenset(self.nameserver_hosts),
+            node_address_type,
         )
 
     @classmethod
@@ -75,6 +77,7 @@ class ZoneSettings:
             ingress_classes=gw.ingress_classes,
             gateway_classes=gw.gateway_classes,
             service_label_selectors=gw.service_label_selectors,
+            node_address_type=gw.node_address_type,
         )
 
     def zone_of(self, name: dns.name.Name) -> dns.name.Name | None:

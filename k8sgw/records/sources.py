@@ -45,6 +45,7 @@ from k8sgw.kubeapi.models import (
     Ingress,
     KubeObject,
     LoadBalancerStatus,
+    Node,
     ParentReference,
     Route,
     Service,
@@ -61,6 +62,7 @@ from k8sgw.records.hostnames import (
 )
 from k8sgw.records.keys import NameKey
 from k8sgw.records.l4routes import with_annotation_hostnames
+from k8sgw.records.nodes import node_claims
 
 __all__ = [
     "wants_endpoints",
@@ -159,6 +161,7 @@ class Scope:
         service_selectors: a Service must match at least one (OR); empty = all Services.
         nameserver_hosts: `<apex>.<zone>` and `<secondary>.<zone>`: their addresses come from the
             nameserver's own Service, so no object may claim them or names below them.
+        node_address_type: `nodeAddressType`, the type of Node address answered.
     """
 
     zones: tuple[dns.name.Name, ...]
@@ -166,6 +169,7 @@ class Scope:
     gateway_classes: frozenset[str] = frozenset()
     service_selectors: tuple[LabelSelector, ...] = ()
     nameserver_hosts: frozenset[NameKey] = frozenset()
+    node_address_type: str = "InternalIP"
     apexes: frozenset[NameKey] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -696,6 +700,11 @@ def _annotated_route_translator(kind: str) -> Translator:
     return translate
 
 
+def _node_claims(obj: Node, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
+    report = report or Report("Node", obj)
+    return () if ignored(obj) else node_claims(obj, scope, report)
+
+
 TRANSLATORS: dict[str, Translator] = {
     "HTTPRoute": _route_translator("HTTPRoute"),
     "TLSRoute": _route_translator("TLSRoute"),
@@ -705,6 +714,7 @@ TRANSLATORS: dict[str, Translator] = {
     "Ingress": ingress_claims,
     "Service": service_claims,
     "DNSEndpoint": dnsendpoint_claims,
+    "Node": _node_claims,
 }
 """Kinds that claim names, each with its translation; Gateway and EndpointSlice only feed them."""
 

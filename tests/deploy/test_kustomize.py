@@ -28,7 +28,7 @@ TOP = ["deploy/kustomize/base", "deploy/kustomize/overlays/dev", "deploy/kustomi
 
 READ_ONLY = ["get", "list", "watch"]
 EXPECTED_RULES = {
-    "": {"services"},
+    "": {"services", "nodes"},
     "networking.k8s.io": {"ingresses"},
     "discovery.k8s.io": {"endpointslices"},
     "gateway.networking.k8s.io": {"gateways", "httproutes", "tlsroutes", "grpcroutes", "tcproutes", "udproutes"},
