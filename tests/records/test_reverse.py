@@ -206,3 +206,28 @@ def test_large_owner_lists_stay_sorted_through_adds_and_removes(monkeypatch):
     for name in kept:
         index.update(name, {a.rdtype: (a,)}, {}, changed)
     assert index.ptr_rrsets(key) == {} and index.owner_count(key) == 0
+
+
+def _changed_names(before, after) -> set[NameKey]:
+    keys = set(before.nodes.keys()) | set(after.nodes.keys())
+    return {k for k in keys if before.nodes.get(k) is not after.nodes.get(k)}
+
+
+@pytest.mark.parametrize("sharing", [False, True])
+def test_one_change_rewrites_the_same_names_whatever_the_cluster_size(sharing):
+    """A change rewrites its own names, its old and new PTR names and the apexes (new serial):
+    the same set at 50 and at 2,000 objects, also when they all share the changed address."""
+    changed = []
+    for size in (50, 2000):
+        s = RecordStore(ZoneSettings(ZONES), ["Ingress"], clock=lambda: 1000.0)
+        objs = [
+            ingress(f"i{i}", [f"h{i}.example.org"], ["192.0.2.200" if sharing else f"192.0.2.{i % 250}"])
+            for i in range(size)
+        ]
+        s.apply([Synced("Ingress", tuple(objs))])
+        before = s.current
+        s.apply([Upserted("Ingress", ingress("i1", ["h1.example.org"], ["192.0.2.251"]))])
+        changed.append(sorted(map(str, _changed_names(before, s.current))))
+        assert ptrs(s, "192.0.2.251") == ["h1.example.org."]
+    assert changed[0] == changed[1]
+    assert "251.2.0.192.in-addr.arpa." in changed[0]
