@@ -9,23 +9,11 @@ import dns.reversename
 import trio
 
 from tests.conftest import EXAMPLES, start_k8sgw, tool
-from tests.test_reverse_e2e import REVERSE, ptr_of
+from tests.test_reverse_e2e import ptr_of, reverse_corefile
 from tests.test_tools import kubectl_env, run
 
+RESOURCES = "Ingress Service TCPRoute UDPRoute"
 MANIFESTS = [EXAMPLES / name for name in ("externalname.yaml", "target-ttl.yaml", "tcproute.yaml")]
-
-
-def names_corefile(kubeconfig) -> str:
-    zones = " ".join(("foo.org", *REVERSE))
-    return f"""
-{zones} {{
-    bind 127.0.0.1
-    k8s_gateway {zones} {{
-        kubeconfig {kubeconfig}
-        resources Ingress Service TCPRoute UDPRoute
-    }}
-}}
-"""
 
 
 def has_rdata(name: str, rdtype: str):
@@ -35,7 +23,7 @@ def has_rdata(name: str, rdtype: str):
 
 async def test_kubectl_apply_and_delete_with_dig_and_kdig(nursery, kubeconfig, tmp_path):
     dig, kdig, kubectl = tool("dig"), tool("kdig"), tool("kubectl")
-    bound = await start_k8sgw(nursery, names_corefile(kubeconfig))
+    bound = await start_k8sgw(nursery, reverse_corefile(kubeconfig, RESOURCES))
     store = bound.stores[0]
     host, port = bound.udp[0]
     base = [kubectl, "--kubeconfig", str(kubeconfig)]
@@ -88,7 +76,7 @@ async def test_kubectl_apply_and_delete_with_dig_and_kdig(nursery, kubeconfig, t
 
 async def test_nodes_by_address_type_forward_and_reverse(nursery, kubeconfig, tmp_path):
     dig, kdig, kubectl = tool("dig"), tool("kdig"), tool("kubectl")
-    text = names_corefile(kubeconfig).replace("resources Ingress Service TCPRoute UDPRoute", "resources Node")
+    text = reverse_corefile(kubeconfig, "Node")
     bound = await start_k8sgw(nursery, text)
     external = await start_k8sgw(nursery, text.replace("resources Node", "resources Node\n        nodeAddressType ExternalIP"))
     base = [kubectl, "--kubeconfig", str(kubeconfig)]

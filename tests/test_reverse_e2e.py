@@ -16,7 +16,7 @@ import trio
 from k8sgw.records.recordmap import RecordMap
 from tests.conftest import EXAMPLES, start_k8sgw, tool
 from tests.test_cli import Lines
-from tests.test_resolver import free_port
+from tests.test_resolver import free_port, unbound_conf
 from tests.test_tools import kubectl_env, run
 
 REVERSE = ("2.0.192.in-addr.arpa", "8.b.d.0.1.0.0.2.ip6.arpa")
@@ -34,14 +34,15 @@ EXPECTED = {
 }
 
 
-def reverse_corefile(kubeconfig) -> str:
+def reverse_corefile(kubeconfig, resources: str = "Ingress Service HTTPRoute DNSEndpoint") -> str:
+    """foo.org and the reverse zones, in the block's keys and the directive alike."""
     zones = " ".join(("foo.org", *REVERSE))
     return f"""
 {zones} {{
     bind 127.0.0.1
     k8s_gateway {zones} {{
         kubeconfig {kubeconfig}
-        resources Ingress Service HTTPRoute DNSEndpoint
+        resources {resources}
     }}
 }}
 """
@@ -60,35 +61,14 @@ def all_ptrs(records: RecordMap) -> bool:
     return all(ptr_of(a, *names)(records) for a, names in EXPECTED.items())
 
 
-def unbound_conf(tmp_path, port: int, stub: tuple[str, int]) -> str:
-    # 192.0.2.0/24 and 2001:db8::/32 are documentation prefixes: unbound answers them itself
-    # (RFC 6303 default zones) unless told not to.
-    zones = "".join(
-        f'    local-zone: "{z}." nodefault\n' for z in REVERSE
-    )
+def reverse_unbound_conf(tmp_path, port: int, stub: tuple[str, int]) -> str:
+    """test_resolver's unbound (qname minimisation, harden-below-nxdomain) with a stub-zone per
+    reverse zone and strict minimisation. 192.0.2.0/24 and 2001:db8::/32 are documentation
+    prefixes, which unbound answers itself (RFC 6303 default zones) unless told not to."""
+    nodefault = "".join(f'    local-zone: "{z}." nodefault\n' for z in REVERSE)
     stubs = "".join(f'stub-zone:\n    name: "{z}"\n    stub-addr: {stub[0]}@{stub[1]}\n' for z in REVERSE)
-    return f"""
-server:
-    interface: 127.0.0.1
-    port: {port}
-    do-ip6: no
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "{tmp_path}"
-    pidfile: ""
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    module-config: "iterator"
-    access-control: 127.0.0.0/8 allow
-    do-not-query-localhost: no
-    qname-minimisation: yes
-    qname-minimisation-strict: yes
-    harden-below-nxdomain: yes
-    cache-max-negative-ttl: 0
-{zones}
-{stubs}"""
+    server = f"server:\n    qname-minimisation-strict: yes\n{nodefault}"
+    return unbound_conf(tmp_path, port, stub) + server + stubs
 
 
 async def test_kubectl_apply_dig_kdig_unbound_then_delete(nursery, kubeconfig, tmp_path):
@@ -109,7 +89,7 @@ async def test_kubectl_apply_dig_kdig_unbound_then_delete(nursery, kubeconfig, t
 
         uport = await free_port()
         conf = tmp_path / "unbound.conf"
-        conf.write_text(unbound_conf(tmp_path, uport, (host, port)))
+        conf.write_text(reverse_unbound_conf(tmp_path, uport, (host, port)))
         proc = await trio.lowlevel.open_process([unbound, "-d", "-c", str(conf)], stderr=subprocess.PIPE)
         try:
             await Lines(proc.stderr).until("start of service")

@@ -58,6 +58,7 @@ class ZoneSettings:
             key = (labels[1], labels[0]) if len(labels) >= 2 else None
             for zone in self.zones:
                 self.nameserver_hosts[NameKey.of(host.concatenate(zone))] = key
+        self._every_zone = Scope(self.zones)  # answers route by every zone, reverse ones too
         self.scope = Scope(
             self.forward_zones,
             frozenset(ingress_classes),
@@ -82,11 +83,7 @@ class ZoneSettings:
 
     def zone_of(self, name: dns.name.Name) -> dns.name.Name | None:
         """The longest zone answered (forward or reverse) containing name, or None."""
-        best = None
-        for zone in self.zones:
-            if name.is_subdomain(zone) and (best is None or len(zone) > len(best)):
-                best = zone
-        return best
+        return self._every_zone.zone_of(name)
 
     def nameservers(self, zone: dns.name.Name) -> tuple[dns.name.Name, ...]:
         hosts = [self.apex] + ([self.secondary] if self.secondary else [])
