@@ -690,6 +690,7 @@ def _short(text: str) -> str:
 Translator = Callable[..., tuple[Claim, ...]]
 """(object, Scope, Related, Report | None) → claims; the object is the kind's model."""
 
+
 def _annotated_route_translator(kind: str) -> Translator:
     """TCPRoute / UDPRoute: the route rule over the names of its hostname annotation."""
 
