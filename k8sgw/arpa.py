@@ -13,8 +13,6 @@ from __future__ import annotations
 import ipaddress
 
 import dns.name
-import dns.rdata
-import dns.rdatatype
 
 from k8sgw.records.keys import NameKey
 
@@ -27,6 +25,9 @@ _IP6 = NameKey.of(IP6_ARPA)
 _HEX = b"0123456789abcdef"
 _NIBBLES = [bytes([c]) for c in _HEX]
 _OCTETS = [str(i).encode() for i in range(256)]
+# One bytes object per label value, shared by every reverse name (a 50,000-address index would
+# otherwise hold 200,000 copies of "0" to "255").
+_OCTET_LABELS = {label.decode(): label for label in _OCTETS}
 
 
 def is_reverse(zone: dns.name.Name) -> bool:
@@ -51,12 +52,13 @@ def reverse_zone_problem(zone: dns.name.Name) -> str | None:
     return None
 
 
-def reverse_key(rdata: dns.rdata.Rdata) -> NameKey:
-    """The reverse-mapping name of an A or AAAA rdata, as a NameKey."""
-    if rdata.rdtype == dns.rdatatype.A:
-        labels = [label.encode() for label in reversed(rdata.address.split("."))]
+def reverse_key(address: str) -> NameKey:
+    """The reverse-mapping name of an address as an A or AAAA rdata holds it (`rdata.address`:
+    dotted quad, or IPv6 text), as a NameKey."""
+    if ":" not in address:
+        labels = [_OCTET_LABELS[label] for label in reversed(address.split("."))]
         return tuple.__new__(NameKey, (*labels, *_IN_ADDR))
-    packed = ipaddress.IPv6Address(rdata.address).packed
+    packed = ipaddress.IPv6Address(address).packed
     nibbles: list[bytes] = []
     for byte in reversed(packed):
         nibbles.append(_NIBBLES[byte & 0xF])

@@ -118,12 +118,12 @@ class ReverseIndex:
         if before == after:
             return
         order = tuple(reversed(owner))
-        for rdata in before - after:
-            key = reverse_key(rdata)
+        for address in before - after:
+            key = reverse_key(address)
             if self._in_reverse_zone(key) and self._remove(key, order):
                 changed.add(key)
-        for rdata in after - before:
-            key = reverse_key(rdata)
+        for address in after - before:
+            key = reverse_key(address)
             if self._in_reverse_zone(key):
                 self._add(key, order)
                 changed.add(key)
@@ -186,5 +186,7 @@ class ReverseIndex:
         return True
 
 
-def _addresses(rrsets: Mapping[int, tuple[dns.rdata.Rdata, ...]]) -> set[dns.rdata.Rdata]:
-    return {r for t in _ADDRESS_TYPES for r in rrsets.get(t, ())}
+def _addresses(rrsets: Mapping[int, tuple[dns.rdata.Rdata, ...]]) -> set[str]:
+    # By text: hashing dnspython rdata renders it to wire format each time, which costs more
+    # than the rest of the index. Both types' texts are canonical, and never equal to each other.
+    return {r.address for t in _ADDRESS_TYPES for r in rrsets.get(t, ())}
