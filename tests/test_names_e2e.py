@@ -8,7 +8,8 @@ import dns.rdatatype
 import dns.reversename
 import trio
 
-from tests.conftest import EXAMPLES, start_k8sgw, tool
+from k8sgw import devrun
+from tests.conftest import EXAMPLES, query, start_k8sgw, tool
 from tests.test_reverse_e2e import ptr_of, reverse_corefile
 from tests.test_tools import kubectl_env, run
 
@@ -17,8 +18,9 @@ MANIFESTS = [EXAMPLES / name for name in ("externalname.yaml", "target-ttl.yaml"
 
 
 def has_rdata(name: str, rdtype: str):
+    """The map is ready (before, answers are SERVFAIL) and name has rdata of rdtype."""
     owner, t = dns.name.from_text(name), dns.rdatatype.from_text(rdtype)
-    return lambda m: bool(m.rdatas(owner, t))
+    return lambda m: m.ready and bool(m.rdatas(owner, t))
 
 
 async def test_kubectl_apply_and_delete_with_dig_and_kdig(nursery, kubeconfig, tmp_path):
@@ -68,7 +70,7 @@ async def test_kubectl_apply_and_delete_with_dig_and_kdig(nursery, kubeconfig, t
 
         for path in MANIFESTS:
             await run(*base, "delete", "-f", str(path), env=env)
-        await store.wait_until(lambda m: not has_rdata("pg.foo.org.", "A")(m) and ptr_of("192.0.2.90")(m))
+        await store.wait_until(lambda m: not m.rdatas(dns.name.from_text("pg.foo.org."), dns.rdatatype.A) and ptr_of("192.0.2.90")(m))
         for name in ("db.default.foo.org", "pinned.foo.org", "pg.foo.org", "syslog.foo.org"):
             assert "status: NXDOMAIN" in await run(dig, f"@{host}", "-p", str(port), name)
         assert "status: NXDOMAIN" in await run(kdig, f"@{host}", "-p", str(port), "-x", "2001:db8::90")
@@ -95,6 +97,16 @@ async def test_nodes_by_address_type_forward_and_reverse(nursery, kubeconfig, tm
             short = await run(client, f"@{ehost}", "-p", str(eport), "worker-1.foo.org", "A", "+short")
             assert short.split() == ["198.51.100.21"]
         await run(*base, "delete", "-f", str(EXAMPLES / "node.yaml"), env=env)
-        await bound.stores[0].wait_until(lambda m: not has_rdata("worker-1.foo.org.", "A")(m))
+        await bound.stores[0].wait_until(lambda m: not m.rdatas(dns.name.from_text("worker-1.foo.org."), dns.rdatatype.A))
         host, port = bound.udp[0]
         assert "status: NXDOMAIN" in await run(dig, f"@{host}", "-p", str(port), "-x", "192.0.2.21")
+
+
+async def test_k8sgw_dev_serves_the_examples_reverse_zones_and_nodes(nursery, tmp_path):
+    args = devrun.parser().parse_args(["--dns-port", "0", "--kubeconfig-out", str(tmp_path / "kubeconfig")])
+    bound = await nursery.start(devrun.run, args)
+    with trio.fail_after(20):
+        await bound.stores[0].wait_until(lambda m: m.ready and ptr_of("192.0.2.10", "myservicea.foo.org.")(m))
+        reply = await query(bound.udp[0], "10.2.0.192.in-addr.arpa.", "PTR")
+        assert [str(r.target) for rrset in reply.answer for r in rrset] == ["myservicea.foo.org."]
+        assert "Node" in bound.stores[0].kinds

@@ -58,7 +58,8 @@ def ptr_of(address: str, *names: str):
 
 
 def all_ptrs(records: RecordMap) -> bool:
-    return all(ptr_of(a, *names)(records) for a, names in EXPECTED.items())
+    """Ready (before, every answer is SERVFAIL) and every PTR of the manifest there."""
+    return records.ready and all(ptr_of(a, *names)(records) for a, names in EXPECTED.items())
 
 
 def reverse_unbound_conf(tmp_path, port: int, stub: tuple[str, int]) -> str:
