@@ -791,8 +791,9 @@ def record_bytes(rdata: dns.rdata.Rdata) -> int:
 
 def translation_size(kind: str, obj: KubeObject, related: Related = NO_RELATED) -> int:
     """About how many values translating obj reads: the indexer hands large objects to a thread."""
-    if isinstance(obj, Ingress):
-        return len(obj.spec.rules) + len(obj.status.load_balancer.ingress)
+    if isinstance(obj, Ingress):  # annotations: a target annotation may list thousands of addresses
+        size = len(obj.spec.rules) + len(obj.status.load_balancer.ingress)
+        return size + sum(len(v) for v in obj.metadata.annotations.values()) // 16
     if isinstance(obj, Service):
         size = len(obj.spec.external_ips) + len(obj.status.load_balancer.ingress)
         size += sum(len(v) for v in obj.metadata.annotations.values()) // 16
