@@ -27,14 +27,16 @@ EXPECTED = {
     "2001:db8::81": ["rev.foo.org."],
     "192.0.2.82": ["also.foo.org.", "rev-svc.default.foo.org."],  # Service, two names
     "2001:db8::82": ["also.foo.org.", "rev-svc.default.foo.org."],
-    "192.0.2.83": ["route.foo.org."],  # HTTPRoute via its Gateway
-    "2001:db8::83": ["route.foo.org."],
+    "192.0.2.83": ["grpc.foo.org.", "route.foo.org.", "tls.foo.org."],  # GRPC-, HTTP-, TLSRoute
+    "2001:db8::83": ["grpc.foo.org.", "route.foo.org.", "tls.foo.org."],
+    "192.0.2.85": ["rev-pods.default.foo.org."],  # a Service's EndpointSlices
+    "2001:db8::85": ["rev-pods.default.foo.org."],
     "192.0.2.84": ["ep.foo.org."],  # DNSEndpoint
     "2001:db8::84": ["ep.foo.org."],
 }
 
 
-def reverse_corefile(kubeconfig, resources: str = "Ingress Service HTTPRoute DNSEndpoint") -> str:
+def reverse_corefile(kubeconfig, resources: str = "Ingress Service HTTPRoute GRPCRoute TLSRoute DNSEndpoint") -> str:
     """foo.org and the reverse zones, in the block's keys and the directive alike."""
     zones = " ".join(("foo.org", *REVERSE))
     return f"""
@@ -108,7 +110,7 @@ async def test_kubectl_apply_dig_kdig_unbound_then_delete(nursery, kubeconfig, t
 
         await run(*base, "delete", "-f", str(MANIFEST), env=env)
         await store.wait_until(lambda m: all(ptr_of(a)(m) for a in EXPECTED))
-        for address in ("192.0.2.81", "2001:db8::84"):
+        for address in EXPECTED:
             full = await run(dig, f"@{host}", "-p", str(port), "-x", address)
             assert "status: NXDOMAIN" in full
             assert "IN\tSOA\tdns1.kube-system." in full  # the reverse zone's own SOA
