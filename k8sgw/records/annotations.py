@@ -114,6 +114,7 @@ def annotation_ttl(obj: KubeObject, report: Warner) -> int | None:
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_TTL_TEXT_MAX = 64  # longer than any TTL or duration a person writes
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
@@ -124,6 +125,8 @@ def parse_ttl(text: str) -> int | None:
     one or more number+unit parts), truncated to whole seconds.
     """
     text = text.strip()
+    if len(text) > _TTL_TEXT_MAX:
+        return None  # also keeps int() and float() away from 5,000-digit numbers
     if re.fullmatch(r"[+-]?\d+", text):
         return int(text)
     sign = -1 if text.startswith("-") else 1

@@ -78,6 +78,9 @@ def related(gw: Gateway) -> Related:
         ("5d", None),
         ("1h-5m", None),
         ("abc", None),
+        ("9" * 5000, None),  # int() refuses numbers this long: must not raise
+        ("1" * 400 + "h", None),
+        ("1000000h", 3_600_000_000),  # out of range: the caller clamps it
     ],
 )
 def test_parse_ttl_seconds_and_go_durations(text, seconds):
@@ -172,3 +175,15 @@ def test_externalname_service_takes_hostname_annotations_and_ttl():
         {"coredns.io/hostname": "db.example.org", TTL_ANNOTATION: "90"}, type_="ExternalName", external_name="rds.example.net"
     )
     assert texts(service_claims(obj, SCOPE)) == ["db.example.org. 90 CNAME rds.example.net."]
+
+
+def test_hostile_annotations_are_bounded_and_never_raise(caplog):
+    caplog.set_level(logging.WARNING)
+    many = ",".join(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(20000))
+    claims = translate("Ingress", ingress({TARGET_ANNOTATION: many, TTL_ANNOTATION: "9" * 5000}), SCOPE)
+    assert 0 < len(claims) < 20000  # capped at what one reply can carry
+    assert {c[2] for c in claims} == {None}
+    assert "more than a reply can carry" in caplog.text and TTL_ANNOTATION in caplog.text
+    junk = ",".join(["x" * 300, "*.example.net", "1.2.3", "::g", " , "])
+    assert translate("Service", service({TARGET_ANNOTATION: junk}, lb=["192.0.2.5"]), SCOPE)
+    assert translate("Service", service(type_="ExternalName", external_name="a." * 200), SCOPE) == ()
