@@ -13,6 +13,7 @@ from k8sgw.arpa import reverse_key, reverse_zone_problem
 from k8sgw.config import ConfigError, parse_corefile
 from k8sgw.dnsserver.answer import Authority, Block, View, answer
 from k8sgw.kubeapi.events import Deleted, Synced, Upserted
+from k8sgw.kubeapi.models import DNSEndpoint
 from k8sgw.records import reverse as reverse_module
 from k8sgw.records.hostnames import parse_address
 from k8sgw.records.keys import NameKey
@@ -125,10 +126,15 @@ def test_answers_in_the_reverse_zones(store, qname, qtype, rcode, count):
 
 
 def test_reverse_zones_claim_no_forward_names():
-    s = RecordStore(ZoneSettings(["example.org.", "2.0.192.in-addr.arpa."]), ["Service"])
-    s.apply([Synced("Service", ()), Synced("EndpointSlice", ())])
-    s.apply([Upserted("Service", service("web", ["192.0.2.5"]))])
+    s = RecordStore(ZoneSettings(["example.org.", "2.0.192.in-addr.arpa."]), ["Service", "DNSEndpoint"])
+    s.apply([Synced("Service", ()), Synced("EndpointSlice", ()), Synced("DNSEndpoint", ())])
+    endpoint = DNSEndpoint.model_validate({
+        "metadata": {"name": "e", "namespace": "default"},
+        "spec": {"endpoints": [{"dnsName": "9.2.0.192.in-addr.arpa", "recordType": "A", "targets": ["192.0.2.9"]}]},
+    })
+    s.apply([Upserted("Service", service("web", ["192.0.2.5"])), Upserted("DNSEndpoint", endpoint)])
     assert s.current.get(dns.name.from_text("web.default.2.0.192.in-addr.arpa.")) is None
+    assert s.current.get(dns.name.from_text("9.2.0.192.in-addr.arpa.")) is None
     assert [str(r.target) for r in s.current.rdatas(dns.name.from_text("5.2.0.192.in-addr.arpa."), dns.rdatatype.PTR)] == [
         "web.default.example.org."
     ]
