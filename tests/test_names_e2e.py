@@ -9,8 +9,10 @@ import dns.reversename
 import trio
 
 from k8sgw import devrun
-from tests.conftest import EXAMPLES, query, start_k8sgw, tool
+from k8sgw.devapi.store import DevCluster
+from tests.conftest import EXAMPLES, has, query, start_k8sgw, tool
 from tests.test_reverse_e2e import ptr_of, reverse_corefile
+from tests.test_sources_e2e import gateway, k8sgw_for, route
 from tests.test_tools import kubectl_env, run
 
 RESOURCES = "Ingress Service TCPRoute UDPRoute"
@@ -110,3 +112,18 @@ async def test_k8sgw_dev_serves_the_examples_reverse_zones_and_nodes(nursery, tm
         reply = await query(bound.udp[0], "10.2.0.192.in-addr.arpa.", "PTR")
         assert [str(r.target) for rrset in reply.answer for r in rrset] == ["myservicea.foo.org."]
         assert "Node" in bound.stores[0].kinds
+
+
+async def test_standard_channel_without_tcp_udp_routes_is_ready_and_serves_the_rest(nursery, tmp_path, logs):
+    """Gateway API's standard channel serves no TCPRoute or UDPRoute: both are skipped (INFO),
+    readiness is not held up, and the other routes answer."""
+    from k8sgw.devapi.kinds import KINDS as DEV_KINDS
+
+    cluster = DevCluster(kinds=[k for k in DEV_KINDS if k.kind not in ("TCPRoute", "UDPRoute")])
+    cluster.apply(gateway())
+    cluster.apply(route("web", ["web.foo.org"]))
+    bound = await k8sgw_for(nursery, cluster, tmp_path)
+    with trio.fail_after(10):
+        await bound.stores[0].wait_until(lambda m: m.ready and has("web.foo.org.", "192.0.2.100")(m))
+        await logs.wait_for("the API does not serve tcproutes.gateway.networking.k8s.io")
+        await logs.wait_for("the API does not serve udproutes.gateway.networking.k8s.io")
