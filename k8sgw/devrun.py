@@ -31,11 +31,13 @@ __all__ = ["COREFILE", "main"]
 logger = logging.getLogger("k8sgw")
 
 COREFILE = """\
-# The embedded default: k8s_gateway for {zone}, answering from the dev API server.
-{zone}:{port} {{
+# The embedded default: k8s_gateway for {zone}, answering from the dev API server, with the
+# reverse zones of the examples' documentation prefixes (192.0.2.0/24, 2001:db8::/32) and Nodes.
+{zone}:{port} 2.0.192.in-addr.arpa:{port} 8.b.d.0.1.0.0.2.ip6.arpa:{port} {{
     bind {bind}
-    k8s_gateway {zone} {{
+    k8s_gateway {zone} 2.0.192.in-addr.arpa 8.b.d.0.1.0.0.2.ip6.arpa {{
         kubeconfig {kubeconfig}
+        resources HTTPRoute TLSRoute GRPCRoute TCPRoute UDPRoute Ingress Service DNSEndpoint Node
     }}
 }}
 """

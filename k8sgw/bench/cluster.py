@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "APEX_ADDRESS",
     "NAMESPACES",
+    "REVERSE_ZONES",
     "TTL",
     "ZONE",
     "Name",
@@ -32,6 +33,8 @@ TTL = 60  # k8s_gateway's default `ttl`; NSD gets the same so answers are the sa
 NAMESPACES = 10
 IPV6_EVERY = 10  # one object in ten also has an IPv6 address (10% of names answer AAAA)
 APEX_ADDRESS = "198.19.255.254"  # dns1.kube-system: the apex's nameserver glue
+REVERSE_ZONES = ("18.198.in-addr.arpa", "19.198.in-addr.arpa", "2.0.0.0.1.0.0.2.ip6.arpa")
+"""The reverse zones of every address below (`--reverse-zones`)."""
 _V4_SERVICES = int(ipaddress.IPv4Address("198.18.0.0"))
 _V4_INGRESSES = int(ipaddress.IPv4Address("198.19.0.0"))
 _V4_SPAN = 65000  # per kind; beyond that addresses repeat, which DNS does not mind

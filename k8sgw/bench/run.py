@@ -131,6 +131,11 @@ def parser() -> argparse.ArgumentParser:
         help="a directive line for k8sgw's server block, e.g. 'prometheus 127.0.0.1:9253' (repeatable)",
     )
     p.add_argument(
+        "--reverse-zones",
+        action="store_true",
+        help="scale runs also serve the reverse zones of the cluster's addresses (PTR records)",
+    )
+    p.add_argument(
         "--k8sgw-log-level",
         default="warning",
         choices=["debug", "info", "warning", "error"],
@@ -394,7 +399,8 @@ async def scale(
         cluster, url, kubeconfig = await _start_cluster(nursery, workdir, count)
         result.devapi_list_s = await time_list(url)
         k8sgw = await start_k8sgw(
-            nursery, workdir / "k8sgw", kubeconfig, cpus=server_cpus, log_level=args.k8sgw_log_level
+            nursery, workdir / "k8sgw", kubeconfig, cpus=server_cpus, log_level=args.k8sgw_log_level,
+            reverse_zones=synth.REVERSE_ZONES if args.reverse_zones else (),
         )
         spy = None
         if args.py_spy is not None and count == args.scale_objects:

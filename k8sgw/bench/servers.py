@@ -42,9 +42,9 @@ __all__ = [
 
 COREFILE = """\
 # Written by python -m k8sgw.bench.
-{zone}:{port} {{
+{zone}:{port}{reverse_keys} {{
     bind 127.0.0.1
-{plugins}    k8s_gateway {zone} {{
+{plugins}    k8s_gateway {zone}{reverse} {{
         resources Ingress Service
         ttl {ttl}
         kubeconfig {kubeconfig}
@@ -207,11 +207,13 @@ async def start_k8sgw(
     cpus: str | None,
     log_level: str = "info",
     plugins: Sequence[str] = (),
+    reverse_zones: Sequence[str] = (),
 ) -> Server:
     """Start `python -m k8sgw -conf <generated Corefile>` on a free port of 127.0.0.1.
 
     Args:
         plugins: more directive lines for the server block (e.g. "prometheus 127.0.0.1:9253").
+        reverse_zones: reverse zones served beside the forward zone (PTR for its addresses).
     """
     await trio.Path(workdir).mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -223,6 +225,8 @@ async def start_k8sgw(
             ttl=cluster.TTL,
             kubeconfig=kubeconfig,
             plugins="".join(f"    {line}\n" for line in plugins),
+            reverse_keys="".join(f" {z}:{port}" for z in reverse_zones),
+            reverse="".join(f" {z}" for z in reverse_zones),
         )
     )
     log = workdir / "k8sgw.log"

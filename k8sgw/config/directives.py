@@ -17,8 +17,10 @@ from typing import Any
 import dns.exception
 import dns.name
 
+from k8sgw.arpa import reverse_zone_problem
 from k8sgw.config.lexer import Token
 from k8sgw.config.models import (
+    NODE_ADDRESS_TYPES,
     SUPPORTED_RESOURCES,
     Config,
     GatewayConfig,
@@ -198,8 +200,15 @@ def _gateway(d: Directive, server_zones: tuple[str, ...], ctx: Context) -> Gatew
                     f"({', '.join(server_zones)}), so it would never be queried",
                     tok.line,
                 )
+            problem = reverse_zone_problem(dns.name.from_text(zone))
+            if problem:
+                raise ctx.error(f'k8s_gateway: reverse zone "{zone}" {problem}', tok.line)
             listed[zone] = None
         zones = tuple(listed)
+    else:
+        for zone in zones:
+            if zone != "." and (problem := reverse_zone_problem(dns.name.from_text(zone))):
+                raise ctx.error(f'k8s_gateway: reverse zone "{zone}" {problem}', d.line)
     options: dict[str, Any] = {}
     first_line: dict[str, int] = {}
     for child in d.children or ():
@@ -238,6 +247,17 @@ def _resources(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str,
             raise ctx.error(f"{message} (supported: {supported})", tok.line)
         wanted.add(kind)
     return "resources", tuple(k for k in SUPPORTED_RESOURCES if k in wanted)
+
+
+def _node_address_type(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
+    count_args(d, ctx, "1 argument (" + " or ".join(NODE_ADDRESS_TYPES) + ")", 1, 1)
+    tok = d.args[0]
+    by_lower = {t.lower(): t for t in NODE_ADDRESS_TYPES}
+    if tok.text.lower() not in by_lower:
+        raise ctx.error(
+            f'nodeAddressType: expected {" or ".join(NODE_ADDRESS_TYPES)}, got "{tok.text}"', tok.line
+        )
+    return "node_address_type", by_lower[tok.text.lower()]
 
 
 def _ttl(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
@@ -348,4 +368,5 @@ _OPTIONS: dict[str, _Option] = {
     "ingressClasses": _ingress_classes,
     "gatewayClasses": _gateway_classes,
     "serviceLabelSelectors": _service_label_selectors,
+    "nodeAddressType": _node_address_type,
 }

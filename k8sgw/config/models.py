@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "DEFAULT_RESOURCES",
+    "NODE_ADDRESS_TYPES",
     "SUPPORTED_RESOURCES",
     "Config",
     "GatewayConfig",
@@ -22,8 +24,15 @@ __all__ = [
 
 """Directives k8sgw understands in a server block (printed by ``k8sgw -plugins``)."""
 
-SUPPORTED_RESOURCES: tuple[str, ...] = ("HTTPRoute", "TLSRoute", "GRPCRoute", "Ingress", "Service", "DNSEndpoint")
-"""Kinds ``resources`` accepts, in canonical order; the default is all of them."""
+SUPPORTED_RESOURCES: tuple[str, ...] = (
+    "HTTPRoute", "TLSRoute", "GRPCRoute", "TCPRoute", "UDPRoute", "Ingress", "Service", "DNSEndpoint", "Node"
+)
+"""Kinds ``resources`` accepts, in canonical order."""
+
+DEFAULT_RESOURCES: tuple[str, ...] = tuple(k for k in SUPPORTED_RESOURCES if k != "Node")
+"""Kinds watched without ``resources``: all but Nodes, which only name themselves when asked to."""
+
+NODE_ADDRESS_TYPES = ("InternalIP", "ExternalIP")
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
@@ -58,7 +67,7 @@ class GatewayConfig(BaseModel):
 
     zones: tuple[str, ...]
     """Zones answered from Kubernetes objects; absolute, lower-case. Default: the block's zones."""
-    resources: tuple[str, ...] = SUPPORTED_RESOURCES
+    resources: tuple[str, ...] = DEFAULT_RESOURCES
     """Kinds to watch, canonical names in ``SUPPORTED_RESOURCES`` order."""
     ttl: Annotated[int, Field(ge=0, le=3600)] = 60
     """TTL in seconds of non-apex answers; k8s_gateway caps it at 3600 (one hour)."""
@@ -77,6 +86,9 @@ class GatewayConfig(BaseModel):
     """Only routes of Gateways of these GatewayClasses; ``()`` = all."""
     service_label_selectors: tuple[str, ...] = ()
     """Kubernetes label selectors, one string each (``"app=web,tier in (a,b)"``); ``()`` = all."""
+    node_address_type: str = "InternalIP"
+    """``nodeAddressType``: which of a Node's ``status.addresses`` it answers with (one of
+    ``NODE_ADDRESS_TYPES``)."""
     line: int
     """Corefile line of the ``k8s_gateway`` directive."""
 

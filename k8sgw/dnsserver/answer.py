@@ -121,7 +121,7 @@ def answer(query: dns.message.Message, view: View) -> dns.message.Message | Bloc
     if block is None:
         return make_reply(query, dns.rcode.REFUSED)
     authority = block.authority
-    zone = authority.settings.scope.zone_of(qname) if authority else None
+    zone = authority.settings.zone_of(qname) if authority else None
     if authority is None or zone is None:
         if block.forwarder is not None and block.forwarder.covers(qname):
             return block
@@ -199,7 +199,7 @@ def _lookup(
             return
         reply.answer.append(_rrset(owner, node.ttls.get(dns.rdatatype.CNAME, settings.ttl), cname))
         owner = cname[0].target
-        in_zone = settings.scope.zone_of(owner)
+        in_zone = settings.zone_of(owner)
         if in_zone is None or any(rrset.name == owner for rrset in reply.answer):
             return  # out of our zones (the resolver follows it), or a loop
         zone = in_zone

@@ -20,8 +20,11 @@ from k8sgw.kubeapi.models import (
     HTTPRoute,
     Ingress,
     KubeObject,
+    Node,
     Service,
+    TCPRoute,
     TLSRoute,
+    UDPRoute,
 )
 
 __all__ = [
@@ -31,19 +34,22 @@ __all__ = [
     "GRPCROUTE",
     "HTTPROUTE",
     "INGRESS",
+    "NODE",
     "KINDS",
     "SERVICE",
+    "TCPROUTE",
     "TLSROUTE",
+    "UDPROUTE",
     "CLAIMING_KINDS",
     "FEEDING_KINDS",
     "ROUTE_KINDS",
     "Kind",
 ]
 
-ROUTE_KINDS = ("HTTPRoute", "TLSRoute", "GRPCRoute")
+ROUTE_KINDS = ("HTTPRoute", "TLSRoute", "GRPCRoute", "TCPRoute", "UDPRoute")
 """The Gateway API route kinds: each takes its addresses from its parent Gateways."""
 
-CLAIMING_KINDS = (*ROUTE_KINDS, "Ingress", "Service", "DNSEndpoint")
+CLAIMING_KINDS = (*ROUTE_KINDS, "Ingress", "Service", "DNSEndpoint", "Node")
 """The kinds a Corefile's `resources` may name, in ownership order: where several kinds have
 records for one name, the first in this order owns it (k8s_gateway's order)."""
 
@@ -109,9 +115,15 @@ HTTPROUTE = Kind("HTTPRoute", _GATEWAY_API, "v1", "httproutes", HTTPRoute)
 GRPCROUTE = Kind("GRPCRoute", _GATEWAY_API, "v1", "grpcroutes", GRPCRoute)
 # v1 from Gateway API 1.5 (standard channel); v1alpha2 before that (experimental channel).
 TLSROUTE = Kind("TLSRoute", _GATEWAY_API, "v1", "tlsroutes", TLSRoute, fallback_versions=("v1alpha2",))
+# Only in the experimental channel, at v1alpha2.
+TCPROUTE = Kind("TCPRoute", _GATEWAY_API, "v1alpha2", "tcproutes", TCPRoute)
+UDPROUTE = Kind("UDPRoute", _GATEWAY_API, "v1alpha2", "udproutes", UDPRoute)
+NODE = Kind("Node", "", "v1", "nodes", Node)  # cluster-scoped
 DNSENDPOINT = Kind("DNSEndpoint", "externaldns.k8s.io", "v1alpha1", "dnsendpoints", DNSEndpoint)
 
 KINDS: dict[str, Kind] = {  # every name in CLAIMING_KINDS and FEEDING_KINDS
     kind.name: kind
-    for kind in (INGRESS, SERVICE, ENDPOINTSLICE, GATEWAY, HTTPROUTE, GRPCROUTE, TLSROUTE, DNSENDPOINT)
+    for kind in (
+        INGRESS, SERVICE, ENDPOINTSLICE, GATEWAY, HTTPROUTE, GRPCROUTE, TLSROUTE, TCPROUTE, UDPROUTE, DNSENDPOINT, NODE
+    )
 }

@@ -58,6 +58,9 @@ __all__ = [
     "KubeObject",
     "LoadBalancerIngress",
     "LoadBalancerStatus",
+    "Node",
+    "NodeAddress",
+    "NodeStatus",
     "ObjectMeta",
     "Seq",
     "Service",
@@ -72,7 +75,9 @@ __all__ = [
     "Status",
     "StatusCause",
     "StatusDetails",
+    "TCPRoute",
     "TLSRoute",
+    "UDPRoute",
 ]
 
 _T = TypeVar("_T")
@@ -268,7 +273,7 @@ class RouteStatus(KubeModel):
 
 
 class Route(KubeObject):
-    """HTTPRoute, GRPCRoute and TLSRoute share everything DNS reads."""
+    """HTTPRoute, GRPCRoute, TLSRoute, TCPRoute and UDPRoute share everything DNS reads."""
 
     spec: RouteSpec = RouteSpec()
     status: RouteStatus = RouteStatus()
@@ -284,6 +289,32 @@ class GRPCRoute(Route):
 
 class TLSRoute(Route):
     pass
+
+
+class TCPRoute(Route):
+    """v1alpha2; no spec.hostnames: named by hostname annotations (records/l4routes.py)."""
+
+
+class UDPRoute(Route):
+    """v1alpha2; no spec.hostnames: named by hostname annotations (records/l4routes.py)."""
+
+
+# --- core/v1 Node ------------------------------------------------------------------------------
+
+
+class NodeAddress(KubeModel):
+    type: str = ""
+    address: str = ""
+
+
+class NodeStatus(KubeModel):
+    addresses: Seq[NodeAddress] = ()
+
+
+class Node(KubeObject):
+    """Cluster-scoped: its key's namespace is ""."""
+
+    status: NodeStatus = NodeStatus()
 
 
 # --- externaldns.k8s.io/v1alpha1 DNSEndpoint ------------------------------------------------------

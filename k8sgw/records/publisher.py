@@ -18,6 +18,7 @@ import trio
 from k8sgw.records.claims import RRsets, TTLs
 from k8sgw.records.keys import NameKey
 from k8sgw.records.recordmap import RecordMap, set_rrsets
+from k8sgw.records.reverse import ReverseIndex
 from k8sgw.records.settings import ZoneSettings
 
 __all__ = ["Publisher"]
@@ -42,6 +43,10 @@ class Publisher:
         self._changed = trio.Event()
         self._high_rv = 0
         self._clock_serials = False
+        # PTR records are derived here, at publish time, so they change with their addresses.
+        self._reverse = (
+            ReverseIndex(settings.forward_zones, settings.reverse_zones) if settings.reverse_zones else None
+        )
         serial = self._next_serial(0)
         mutation = immutables.Map().mutate()
         zones = settings.zone_keys
@@ -83,14 +88,28 @@ class Publisher:
         zones = settings.zone_keys
         # A new serial rewrites every apex SOA; otherwise only the names whose votes changed.
         names: Iterable[NameKey] = touched | zones if serial != old.serial else touched
+        reverse = self._reverse
+        reversed_names: set[NameKey] = set()  # reverse names whose owners changed
         for i, name in enumerate(names, 1):
             rrsets, ttls = winning(name)
+            if reverse is not None:
+                node = mutation.get(name)
+                reverse.update(name, node.rrsets if node else {}, rrsets, reversed_names)
+                rrsets.update(reverse.ptr_rrsets(name))  # a /32 or /128 reverse zone's apex
             if name in zones:
                 rrsets.update(settings.apex_rrsets(name.name(), serial))
             anchored = name in settings.nameserver_hosts  # named by NS: exists, address or not
             set_rrsets(mutation, name, rrsets, stop_at=zones, ttls=ttls, anchored=anchored)
             if i % _STEP == 0:
                 yield
+        if reverse is not None:
+            for i, name in enumerate(reversed_names, 1):
+                rrsets = reverse.ptr_rrsets(name)
+                if name in zones:
+                    rrsets.update(settings.apex_rrsets(name.name(), serial))
+                set_rrsets(mutation, name, rrsets, stop_at=zones)
+                if i % _STEP == 0:
+                    yield
         self.current = RecordMap(nodes=mutation.finish(), version=old.version + 1, serial=serial, ready=ready)
         logger.debug(
             "published record map version %d: %d names changed, serial %d, ready %s",

@@ -11,6 +11,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.NS
 import dns.rdtypes.ANY.SOA
 
+from k8sgw.arpa import is_reverse
 from k8sgw.config.models import GatewayConfig
 from k8sgw.kubeapi.kinds import ROUTE_KINDS
 from k8sgw.labels import parse_label_selector
@@ -35,9 +36,14 @@ class ZoneSettings:
         ingress_classes: Iterable[str] = (),
         gateway_classes: Iterable[str] = (),
         service_label_selectors: Iterable[str] = (),
+        node_address_type: str = "InternalIP",
     ) -> None:
         self.zones = tuple(dns.name.from_text(z) if isinstance(z, str) else z for z in zones)
         self.zone_keys = frozenset(NameKey.of(z) for z in self.zones)
+        # Reverse zones hold only the PTR records derived from the forward zones' addresses (and
+        # their apex SOA/NS): no object claims names in them.
+        self.reverse_zones = tuple(z for z in self.zones if is_reverse(z))
+        self.forward_zones = tuple(z for z in self.zones if not is_reverse(z))
         self.ttl = ttl
         self.apex = dns.name.from_text(apex, origin=None)
         self.secondary = dns.name.from_text(secondary, origin=None) if secondary else None
@@ -52,12 +58,14 @@ class ZoneSettings:
             key = (labels[1], labels[0]) if len(labels) >= 2 else None
             for zone in self.zones:
                 self.nameserver_hosts[NameKey.of(host.concatenate(zone))] = key
+        self._every_zone = Scope(self.zones)  # answers route by every zone, reverse ones too
         self.scope = Scope(
-            self.zones,
+            self.forward_zones,
             frozenset(ingress_classes),
             frozenset(gateway_classes),
             tuple(parse_label_selector(s) for s in service_label_selectors),
             dict(self.nameserver_hosts),
+            node_address_type,
         )
 
     @classmethod
@@ -70,7 +78,12 @@ class ZoneSettings:
             ingress_classes=gw.ingress_classes,
             gateway_classes=gw.gateway_classes,
             service_label_selectors=gw.service_label_selectors,
+            node_address_type=gw.node_address_type,
         )
+
+    def zone_of(self, name: dns.name.Name) -> dns.name.Name | None:
+        """The longest zone answered (forward or reverse) containing name, or None."""
+        return self._every_zone.zone_of(name)
 
     def nameservers(self, zone: dns.name.Name) -> tuple[dns.name.Name, ...]:
         hosts = [self.apex] + ([self.secondary] if self.secondary else [])

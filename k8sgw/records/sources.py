@@ -47,11 +47,13 @@ from k8sgw.kubeapi.models import (
     Ingress,
     KubeObject,
     LoadBalancerStatus,
+    Node,
     ParentReference,
     Route,
     Service,
 )
 from k8sgw.labels import LabelSelector, parse_label_selector
+from k8sgw.records.annotations import annotation_targets, annotation_ttl, externalname_rdatas
 from k8sgw.records.hostnames import (
     Rejected,
     address_rdata,
@@ -61,6 +63,8 @@ from k8sgw.records.hostnames import (
     parse_uint16,
 )
 from k8sgw.records.keys import NameKey
+from k8sgw.records.l4routes import with_annotation_hostnames
+from k8sgw.records.nodes import node_claims
 
 __all__ = [
     "wants_endpoints",
@@ -182,6 +186,7 @@ class Scope:
         nameserver_hosts: `<apex>.<zone>` and `<secondary>.<zone>`, each with the (namespace, name)
             of the nameserver Service whose addresses it has; no object may claim them or names
             below them (the Service's own default name is one of them: dropped without a word).
+        node_address_type: `nodeAddressType`, the type of Node address answered.
     """
 
     zones: tuple[dns.name.Name, ...]
@@ -189,6 +194,7 @@ class Scope:
     gateway_classes: frozenset[str] = frozenset()
     service_selectors: tuple[LabelSelector, ...] = ()
     nameserver_hosts: Mapping[NameKey, ObjectKey | None] = field(default_factory=dict)
+    node_address_type: str = "InternalIP"
     apexes: frozenset[NameKey] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -329,7 +335,8 @@ def ingress_claims(obj: Ingress, scope: Scope, related: Related = NO_RELATED, re
     names = [n for rule in obj.spec.rules if rule.host and (n := _host_in_zones(rule.host, scope, "host", report))]
     if not names:
         return ()
-    return _claims(names, _load_balancer(obj.status.load_balancer, report))
+    rdatas = annotation_targets(obj, report) or _load_balancer(obj.status.load_balancer, report)
+    return _claims(names, rdatas, annotation_ttl(obj, report))
 
 
 # --- Service ----------------------------------------------------------------------------------
@@ -410,8 +417,10 @@ def _ready_endpoint_addresses(slices: Iterable[EndpointSlice], report: Report) -
 def service_claims(obj: Service, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
     """A Service's names → its addresses.
 
-    - `k8s-gateway.dns/resolve-endpoints: "true"` (any type, headless too): the ready addresses of
-      its EndpointSlices;
+    - external-dns's target annotation (any type): its IPs, or a CNAME to its host name;
+    - else `k8s-gateway.dns/resolve-endpoints: "true"` (any type, headless too): the ready
+      addresses of its EndpointSlices;
+    - else an ExternalName Service: a CNAME to spec.externalName (its externalIPs when set);
     - else a LoadBalancer: spec.externalIPs when set, else the load balancer IPs in status, else a
       CNAME to the load balancer hostname;
     - anything else: nothing.
@@ -423,8 +432,12 @@ def service_claims(obj: Service, scope: Scope, related: Related = NO_RELATED, re
         return ()
     if scope.service_selectors and not any(s.matches(obj.metadata.labels) for s in scope.service_selectors):
         return ()
-    if wants_endpoints(obj):
+    if targets := annotation_targets(obj, report):
+        rdatas = targets  # external-dns's target annotation replaces whatever the Service has
+    elif wants_endpoints(obj):
         rdatas = _ready_endpoint_addresses(related.endpoint_slices(obj.key), report)
+    elif obj.spec.type == "ExternalName":
+        rdatas = externalname_rdatas(obj, report)
     elif obj.spec.type != "LoadBalancer":
         return ()
     elif obj.spec.external_ips:
@@ -433,7 +446,7 @@ def service_claims(obj: Service, scope: Scope, related: Related = NO_RELATED, re
         rdatas = _load_balancer(obj.status.load_balancer, report)
     if not rdatas:
         return ()
-    return _claims(service_names(obj, scope, report), rdatas)
+    return _claims(service_names(obj, scope, report), rdatas, annotation_ttl(obj, report))
 
 
 def slice_service_key(obj: EndpointSlice) -> ObjectKey | None:
@@ -606,7 +619,7 @@ def route_claims(
             names.extend(n for h in hostnames if (n := intersect_hostnames(h, listener_host)) is not None)
         if not names:
             continue
-        rdatas = _gateway_rdatas(gw, report)
+        rdatas = annotation_targets(gw, report) or _gateway_rdatas(gw, report)
         for text in names:
             if text not in parsed:
                 parsed[text] = hostname_in_zones(text, scope)
@@ -614,8 +627,9 @@ def route_claims(
                 bucket = per_name.setdefault(NameKey.of(name), (name, {}))[1]
                 bucket.update(dict.fromkeys(rdatas))
     claims: list[Claim] = []
+    ttl = annotation_ttl(obj, report) if per_name else None
     for name, rdatas_at in per_name.values():
-        claims.extend(_claims([name], _prefer_addresses(list(rdatas_at))))
+        claims.extend(_claims([name], _prefer_addresses(list(rdatas_at)), ttl))
     return tuple(claims)
 
 
@@ -726,13 +740,32 @@ def _short(text: str) -> str:
 Translator = Callable[..., tuple[Claim, ...]]
 """(object, Scope, Related, Report | None) → claims; the object is the kind's model."""
 
+
+def _annotated_route_translator(kind: str) -> Translator:
+    """TCPRoute / UDPRoute: the route rule over the names of its hostname annotation."""
+
+    def translate(obj: Route, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
+        return route_claims(with_annotation_hostnames(obj, HOSTNAME_ANNOTATIONS), scope, related, kind, report)
+
+    translate.__name__ = f"{kind.lower()}_claims"
+    return translate
+
+
+def _node_claims(obj: Node, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
+    report = report or Report("Node", obj)
+    return () if ignored(obj) else node_claims(obj, scope, report)
+
+
 TRANSLATORS: dict[str, Translator] = {
     "HTTPRoute": _route_translator("HTTPRoute"),
     "TLSRoute": _route_translator("TLSRoute"),
     "GRPCRoute": _route_translator("GRPCRoute"),
+    "TCPRoute": _annotated_route_translator("TCPRoute"),
+    "UDPRoute": _annotated_route_translator("UDPRoute"),
     "Ingress": ingress_claims,
     "Service": service_claims,
     "DNSEndpoint": dnsendpoint_claims,
+    "Node": _node_claims,
 }
 """Kinds that claim names, each with its translation; Gateway and EndpointSlice only feed them."""
 
@@ -819,8 +852,9 @@ def record_bytes(rdata: dns.rdata.Rdata) -> int:
 
 def translation_size(kind: str, obj: KubeObject, related: Related = NO_RELATED) -> int:
     """About how many values translating obj reads: the indexer hands large objects to a thread."""
-    if isinstance(obj, Ingress):
-        return len(obj.spec.rules) + len(obj.status.load_balancer.ingress)
+    if isinstance(obj, Ingress):  # annotations: a target annotation may list thousands of addresses
+        size = len(obj.spec.rules) + len(obj.status.load_balancer.ingress)
+        return size + sum(len(v) for v in obj.metadata.annotations.values()) // 16
     if isinstance(obj, Service):
         size = len(obj.spec.external_ips) + len(obj.status.load_balancer.ingress)
         size += sum(len(v) for v in obj.metadata.annotations.values()) // 16

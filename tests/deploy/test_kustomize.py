@@ -28,14 +28,14 @@ TOP = ["deploy/kustomize/base", "deploy/kustomize/overlays/dev", "deploy/kustomi
 
 READ_ONLY = ["get", "list", "watch"]
 EXPECTED_RULES = {
-    "": {"services"},
+    "": {"services", "nodes"},
     "networking.k8s.io": {"ingresses"},
     "discovery.k8s.io": {"endpointslices"},
-    "gateway.networking.k8s.io": {"gateways", "httproutes", "tlsroutes", "grpcroutes"},
+    "gateway.networking.k8s.io": {"gateways", "httproutes", "tlsroutes", "grpcroutes", "tcproutes", "udproutes"},
     "externaldns.k8s.io": {"dnsendpoints"},
 }
 # Kinds whose schemas are not in kubernetes-validate (CRDs): only these may be skipped.
-CRD_KINDS = {"Gateway", "HTTPRoute", "DNSEndpoint"}
+CRD_KINDS = {"Gateway", "HTTPRoute", "TCPRoute", "DNSEndpoint"}
 
 
 def kubectl() -> str:
@@ -84,7 +84,8 @@ def test_examples_validate() -> None:
     for path in sorted(EXAMPLES.glob("*.yaml")):
         for obj in yaml.safe_load_all(path.read_text()):
             text = yaml.safe_dump(obj)
-            assert "192.0.2." in text or obj["kind"] in ("Ingress", "HTTPRoute"), path
+            external_name = obj.get("spec", {}).get("type") == "ExternalName"  # a CNAME, no address
+            assert "192.0.2." in text or obj["kind"] in ("Ingress", "HTTPRoute", "TCPRoute") or external_name, path
             for ip in [w.strip("\"'[],") for w in text.split() if w.strip("\"'[],").count(".") == 3]:
                 if ip.replace(".", "").isdigit():
                     assert ip.startswith("192.0.2."), f"{path}: {ip} is not in 192.0.2.0/24"

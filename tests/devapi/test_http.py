@@ -24,7 +24,7 @@ async def test_discovery(client: httpx.AsyncClient, cluster: DevCluster) -> None
         assert core["services"]["shortNames"] == ["svc"] and core["namespaces"]["namespaced"] is False
         assert "services/status" in core
         gw = (await client.get("/apis/gateway.networking.k8s.io/v1alpha2")).json()
-        assert [r["kind"] for r in gw["resources"] if "/" not in r["name"]] == ["TLSRoute"]
+        assert [r["kind"] for r in gw["resources"] if "/" not in r["name"]] == ["TLSRoute", "TCPRoute", "UDPRoute"]
         root = (await client.get("/openapi/v3")).json()["paths"]
         assert "apis/externaldns.k8s.io/v1alpha1" in root and "api/v1" in root
         doc = (await client.get(root["apis/networking.k8s.io/v1"]["serverRelativeURL"])).json()

@@ -141,7 +141,8 @@ def test_status():
 
 def test_kinds():
     assert set(KINDS) == {
-        "Ingress", "Service", "EndpointSlice", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "DNSEndpoint"
+        "Ingress", "Service", "EndpointSlice", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute",
+        "DNSEndpoint", "Node",
     }
     assert KINDS["Ingress"] is INGRESS and KINDS["Service"] is SERVICE
     assert INGRESS.collection_path() == "/apis/networking.k8s.io/v1/ingresses"

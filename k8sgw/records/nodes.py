@@ -1,0 +1,60 @@
+"""Nodes (`resources Node`, not watched by default): `<node name>.<zone>` → the Node's addresses.
+
+Each Node is named by its metadata.name under every forward zone (a Node name is a DNS
+subdomain, so `worker-1` → `worker-1.example.org`, `ip-10-0-0-7.ec2.internal` →
+`ip-10-0-0-7.ec2.internal.example.org`), and answers with the `status.addresses` of the type
+`nodeAddressType` names (InternalIP by default; or ExternalIP), IPv4 as A and IPv6 as AAAA.
+Hostname-type addresses are not answered. A Node labelled `k8s-gateway.dns/ignore: "true"` is
+skipped, like any object.
+
+The ignore label and the report's prefix are handled by the caller (sources.py's translator).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import dns.name
+import dns.rdata
+
+from k8sgw.kubeapi.models import Node
+from k8sgw.records.annotations import Warner, annotation_ttl
+from k8sgw.records.hostnames import Rejected, hostname, parse_address
+from k8sgw.records.keys import NameKey
+
+if TYPE_CHECKING:  # sources.py imports this module
+    from k8sgw.records.sources import Claim, Scope
+
+__all__ = ["node_claims"]
+
+
+def node_claims(obj: Node, scope: Scope, report: Warner) -> tuple[Claim, ...]:
+    """The Node's name in each forward zone → its addresses of `scope.node_address_type`."""
+    addresses: dict[dns.rdata.Rdata, None] = {}
+    for address in obj.status.addresses:
+        if address.type != scope.node_address_type or not address.address.strip():
+            continue
+        try:
+            addresses[parse_address(address.address)] = None
+        except Rejected as why:
+            report.warn("%s %r %s; ignored", address.type, address.address, why)
+    if not addresses:
+        return ()
+    try:
+        relative = hostname(obj.metadata.name).relativize(dns.name.root)
+    except Rejected as why:
+        report.warn("name %r %s; the Node has no name in DNS", obj.metadata.name, why)
+        return ()
+    if relative.labels and relative.labels[0] == b"*":
+        report.warn("name %r is a wildcard; the Node has no name in DNS", obj.metadata.name)
+        return ()
+    ttl = annotation_ttl(obj, report)
+    claims: list[Claim] = []
+    for zone in scope.zones:
+        try:
+            key = NameKey.of(relative.concatenate(zone))
+        except dns.name.NameTooLong:
+            report.warn("%s in zone %s is longer than a DNS name can be (255 bytes); skipped", relative, zone)
+            continue
+        claims.extend((key, rdata, ttl) for rdata in addresses)
+    return tuple(claims)
