@@ -49,8 +49,13 @@ __all__ = [
     "GatewayAddress",
     "GatewaySpec",
     "GatewayStatus",
+    "IstioGateway",
+    "IstioGatewaySpec",
+    "IstioServer",
     "HTTPRoute",
     "Ingress",
+    "IngressRoute",
+    "IngressRouteTCP",
     "IngressRule",
     "IngressSpec",
     "IngressStatus",
@@ -77,7 +82,11 @@ __all__ = [
     "StatusDetails",
     "TCPRoute",
     "TLSRoute",
+    "TraefikRoute",
+    "TraefikRouteSpec",
     "UDPRoute",
+    "VirtualService",
+    "VirtualServiceSpec",
 ]
 
 _T = TypeVar("_T")
@@ -178,6 +187,8 @@ class ServiceSpec(KubeModel):
     cluster_ip: str | None = Field(None, alias="clusterIP")
     external_ips: Seq[str] = Field((), alias="externalIPs")
     external_name: str | None = None
+    selector: FrozenMap = EMPTY_MAP
+    """The Pod labels it routes to: an Istio Gateway's `selector` picks its ingress Service by it."""
 
 
 class ServiceStatus(KubeModel):
@@ -315,6 +326,61 @@ class Node(KubeObject):
     """Cluster-scoped: its key's namespace is ""."""
 
     status: NodeStatus = NodeStatus()
+
+
+# --- traefik.io/v1alpha1 (or traefik.containo.us/v1alpha1) IngressRoute, IngressRouteTCP ----------
+
+
+class TraefikRoute(KubeModel):
+    """One spec.routes[] entry: only its rule (`Host(`a.example`) && PathPrefix(`/`)`) names hosts."""
+
+    match: str = ""
+
+
+class TraefikRouteSpec(KubeModel):
+    routes: Seq[TraefikRoute] = ()
+
+
+class IngressRoute(KubeObject):
+    """Traefik's HTTP router; named by `Host(...)` in its rules (records/traefik.py)."""
+
+    spec: TraefikRouteSpec = TraefikRouteSpec()
+
+
+class IngressRouteTCP(KubeObject):
+    """Traefik's TCP router; named by `HostSNI(...)` in its rules (records/traefik.py)."""
+
+    spec: TraefikRouteSpec = TraefikRouteSpec()
+
+
+# --- networking.istio.io/v1 (or v1beta1) Gateway, VirtualService -----------------------------------
+
+
+class IstioServer(KubeModel):
+    """One spec.servers[] entry: its hosts, each `host` or `namespace/host`."""
+
+    hosts: Seq[str] = ()
+
+
+class IstioGatewaySpec(KubeModel):
+    selector: FrozenMap = EMPTY_MAP
+    """Labels of the ingress gateway Pods; the Service whose spec.selector has them addresses it."""
+    servers: Seq[IstioServer] = ()
+
+
+class IstioGateway(KubeObject):
+    spec: IstioGatewaySpec = IstioGatewaySpec()
+
+
+class VirtualServiceSpec(KubeModel):
+    hosts: Seq[str] = ()
+    gateways: Seq[str] = ()
+    """`name` or `namespace/name` of Istio Gateways; `mesh` is the sidecars, no address."""
+    export_to: Seq[str] = ()
+
+
+class VirtualService(KubeObject):
+    spec: VirtualServiceSpec = VirtualServiceSpec()
 
 
 # --- externaldns.k8s.io/v1alpha1 DNSEndpoint ------------------------------------------------------

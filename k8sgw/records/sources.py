@@ -46,7 +46,6 @@ from k8sgw.kubeapi.models import (
     Gateway,
     Ingress,
     KubeObject,
-    LoadBalancerStatus,
     Node,
     ParentReference,
     Route,
@@ -65,6 +64,13 @@ from k8sgw.records.hostnames import (
 from k8sgw.records.keys import NameKey
 from k8sgw.records.l4routes import with_annotation_hostnames
 from k8sgw.records.nodes import node_claims
+from k8sgw.records.rdatas import addresses as _addresses
+from k8sgw.records.rdatas import claims as _claims
+from k8sgw.records.rdatas import cname as _cname
+from k8sgw.records.rdatas import host_in_zones as _host_in_zones
+from k8sgw.records.rdatas import load_balancer as _load_balancer
+from k8sgw.records.rdatas import prefer_addresses as _prefer_addresses
+from k8sgw.records.rdatas import unique as _unique
 
 __all__ = [
     "wants_endpoints",
@@ -243,83 +249,20 @@ def hostname_in_zones(text: str, scope: Scope) -> dns.name.Name | None:
     return name if name is not None and scope.zone_of(name) is not None else None
 
 
-def _host_in_zones(text: str, scope: Scope, what: str, report: Report) -> dns.name.Name | None:
-    """hostname_in_zones, warning about a host that is not a host name (one outside every zone is
-    another instance's business, not an error)."""
-    try:
-        name = hostname(text)
-    except Rejected as why:
-        report.warn("%s %r %s; skipped", what, text, why)
-        return None
-    return name if scope.zone_of(name) is not None else None
 
 
-def _cname(target: dns.name.Name) -> dns.rdata.Rdata:
-    return dns.rdtypes.ANY.CNAME.CNAME(dns.rdataclass.IN, dns.rdatatype.CNAME, target)
 
 
-def _unique(rdatas: list[dns.rdata.Rdata]) -> list[dns.rdata.Rdata]:
-    """rdatas without repeats, in order, in linear time. A short list is scanned instead: hashing
-    an rdata encodes it to wire form, which costs more than a few comparisons."""
-    if len(rdatas) <= 8:
-        out: list[dns.rdata.Rdata] = []
-        for rdata in rdatas:
-            if rdata not in out:
-                out.append(rdata)
-        return out
-    return list(dict.fromkeys(rdatas))
 
 
-def _addresses(values: Iterable[str | None], what: str, report: Report) -> list[dns.rdata.Rdata]:
-    """The addresses among values, in order, each once."""
-    out: list[dns.rdata.Rdata] = []
-    for value in values:
-        if not value:
-            continue
-        try:
-            out.append(parse_address(value))
-        except Rejected as why:
-            report.warn("%s %r %s; ignored", what, value, why)
-    return _unique(out)
 
 
-def _hostnames(values: Iterable[str | None], what: str, report: Report) -> list[dns.rdata.Rdata]:
-    out: list[dns.rdata.Rdata] = []
-    for value in values:
-        if not value:
-            continue
-        try:
-            out.append(_cname(hostname(value)))
-        except Rejected as why:
-            report.warn("%s %r %s; ignored", what, value, why)
-    return _unique(out)
 
 
-def _prefer_addresses(rdatas: Sequence[dns.rdata.Rdata]) -> list[dns.rdata.Rdata]:
-    """Addresses if there are any, else at most one CNAME: a name with a CNAME has nothing else.
-
-    A load balancer reporting both an IP and a hostname is common, so this is not a warning.
-    """
-    addresses = [r for r in rdatas if r.rdtype != dns.rdatatype.CNAME]
-    if addresses:
-        return addresses
-    return [r for r in rdatas if r.rdtype == dns.rdatatype.CNAME][:1]
 
 
-def _load_balancer(lb: LoadBalancerStatus, report: Report) -> list[dns.rdata.Rdata]:
-    """status.loadBalancer.ingress[]: IPs, or a CNAME to the first hostname when there is no IP."""
-    ips = _addresses((i.ip for i in lb.ingress), "load balancer IP", report)
-    names = _hostnames((i.hostname for i in lb.ingress), "load balancer hostname", report)
-    return _prefer_addresses(ips + names)
 
 
-def _claims(
-    names: Iterable[dns.name.Name], rdatas: Sequence[dns.rdata.Rdata], ttl: int | None = None
-) -> tuple[Claim, ...]:
-    """Every name × every rdata; rdatas are already without repeats, so only names are deduplicated
-    (by key: no rdata hashing)."""
-    keys = dict.fromkeys(NameKey.of(name) for name in names)
-    return tuple((key, rdata, ttl) for key in keys for rdata in rdatas)
 
 
 # --- Ingress ----------------------------------------------------------------------------------
