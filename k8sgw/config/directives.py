@@ -51,6 +51,7 @@ _DIGITS = re.compile(r"[0-9]+")
 _LABEL = re.compile(rb"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _REL_LABEL = re.compile(_LABEL.pattern.decode().replace("A-Za-z", "a-z"))
 # Kubernetes DNS-1123 subdomain: IngressClass and GatewayClass names.
+_DNS_1123_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")  # namespace and Service names
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _TRANSPORTS = ("tls://", "grpc://", "https://", "https3://", "quic://")
 
@@ -260,6 +261,15 @@ def _node_address_type(d: Directive, zones: tuple[str, ...], ctx: Context) -> tu
     return "node_address_type", by_lower[tok.text.lower()]
 
 
+def _traefik_service(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
+    count_args(d, ctx, "1 argument (NAMESPACE/NAME of the Service in front of Traefik)", 1, 1)
+    tok = d.args[0]
+    namespace, _, name = tok.text.partition("/")
+    if not (_DNS_1123_LABEL.fullmatch(namespace) and _DNS_1123_LABEL.fullmatch(name)):
+        raise ctx.error(f'traefikService: expected NAMESPACE/NAME like "traefik/traefik", got "{tok.text}"', tok.line)
+    return "traefik_service", tok.text
+
+
 def _ttl(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
     count_args(d, ctx, "1 argument (seconds from 0 to 3600)", 1, 1)
     tok = d.args[0]
@@ -369,4 +379,5 @@ _OPTIONS: dict[str, _Option] = {
     "gatewayClasses": _gateway_classes,
     "serviceLabelSelectors": _service_label_selectors,
     "nodeAddressType": _node_address_type,
+    "traefikService": _traefik_service,
 }

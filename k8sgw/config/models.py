@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "DEFAULT_RESOURCES",
     "NODE_ADDRESS_TYPES",
+    "OPT_IN_RESOURCES",
     "SUPPORTED_RESOURCES",
     "Config",
     "GatewayConfig",
@@ -25,12 +26,19 @@ __all__ = [
 """Directives k8sgw understands in a server block (printed by ``k8sgw -plugins``)."""
 
 SUPPORTED_RESOURCES: tuple[str, ...] = (
-    "HTTPRoute", "TLSRoute", "GRPCRoute", "TCPRoute", "UDPRoute", "Ingress", "Service", "DNSEndpoint", "Node"
+    "HTTPRoute", "TLSRoute", "GRPCRoute", "TCPRoute", "UDPRoute", "Ingress",
+    "IngressRoute", "IngressRouteTCP", "VirtualService", "IstioGateway",
+    "Service", "DNSEndpoint", "Node",
 )
 """Kinds ``resources`` accepts, in canonical order."""
 
-DEFAULT_RESOURCES: tuple[str, ...] = tuple(k for k in SUPPORTED_RESOURCES if k != "Node")
-"""Kinds watched without ``resources``: all but Nodes, which only name themselves when asked to."""
+OPT_IN_RESOURCES = ("IngressRoute", "IngressRouteTCP", "VirtualService", "IstioGateway", "Node")
+"""Kinds watched only when ``resources`` names them: Nodes only name themselves when asked to; an
+upgrade from k8s_gateway must answer the names it answered (an Istio Gateway's ``*.example.org``
+host, common, would claim every name of the zone the day k8sgw started reading it)."""
+
+DEFAULT_RESOURCES: tuple[str, ...] = tuple(k for k in SUPPORTED_RESOURCES if k not in OPT_IN_RESOURCES)
+"""Kinds watched without ``resources``."""
 
 NODE_ADDRESS_TYPES = ("InternalIP", "ExternalIP")
 
@@ -86,6 +94,9 @@ class GatewayConfig(BaseModel):
     """Only routes of Gateways of these GatewayClasses; ``()`` = all."""
     service_label_selectors: tuple[str, ...] = ()
     """Kubernetes label selectors, one string each (``"app=web,tier in (a,b)"``); ``()`` = all."""
+    traefik_service: str | None = None
+    """``traefikService NAMESPACE/NAME``: the Service in front of Traefik, whose addresses
+    IngressRoutes without a target annotation answer with; ``None`` = none."""
     node_address_type: str = "InternalIP"
     """``nodeAddressType``: which of a Node's ``status.addresses`` it answers with (one of
     ``NODE_ADDRESS_TYPES``)."""

@@ -30,6 +30,7 @@ from k8sgw.kubeapi.models import KubeObject, Service
 from k8sgw.records.hostnames import Rejected, hostname, parse_address
 
 __all__ = [
+    "HOSTNAME_ANNOTATIONS",
     "TARGET_ANNOTATION",
     "TTL_ANNOTATION",
     "TTL_MAX",
@@ -39,6 +40,8 @@ __all__ = [
     "parse_ttl",
 ]
 
+HOSTNAME_ANNOTATIONS = ("coredns.io/hostname", "external-dns.alpha.kubernetes.io/hostname")
+"""The names of an object without names of its own in its spec (or more names), first non-empty wins."""
 TARGET_ANNOTATION = "external-dns.alpha.kubernetes.io/target"
 TTL_ANNOTATION = "external-dns.alpha.kubernetes.io/ttl"
 TTL_MAX = 3600  # the bound of k8s_gateway's `ttl` option

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from k8sgw.kubeapi.models import Route
+from k8sgw.kubeapi.models import KubeObject, Route
 
 __all__ = ["annotation_hostnames", "with_annotation_hostnames"]
 
 
-def annotation_hostnames(obj: Route, keys: Sequence[str]) -> tuple[str, ...]:
+def annotation_hostnames(obj: KubeObject, keys: Sequence[str]) -> tuple[str, ...]:
     """The entries of the first non-empty annotation of keys, trimmed (checked by the route rule)."""
     annotations = obj.metadata.annotations
     raw = next((annotations[a] for a in keys if annotations.get(a, "").strip()), "")

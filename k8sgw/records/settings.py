@@ -13,7 +13,7 @@ import dns.rdtypes.ANY.SOA
 
 from k8sgw.arpa import is_reverse
 from k8sgw.config.models import GatewayConfig
-from k8sgw.kubeapi.kinds import ROUTE_KINDS
+from k8sgw.kubeapi.kinds import ISTIO_KINDS, ROUTE_KINDS, TRAEFIK_KINDS
 from k8sgw.labels import parse_label_selector
 from k8sgw.records.keys import NameKey
 from k8sgw.records.sources import Scope
@@ -37,6 +37,7 @@ class ZoneSettings:
         gateway_classes: Iterable[str] = (),
         service_label_selectors: Iterable[str] = (),
         node_address_type: str = "InternalIP",
+        traefik_service: str | None = None,
     ) -> None:
         self.zones = tuple(dns.name.from_text(z) if isinstance(z, str) else z for z in zones)
         self.zone_keys = frozenset(NameKey.of(z) for z in self.zones)
@@ -66,6 +67,7 @@ class ZoneSettings:
             tuple(parse_label_selector(s) for s in service_label_selectors),
             dict(self.nameserver_hosts),
             node_address_type,
+            _object_key(traefik_service) if traefik_service else None,
         )
 
     @classmethod
@@ -79,6 +81,7 @@ class ZoneSettings:
             gateway_classes=gw.gateway_classes,
             service_label_selectors=gw.service_label_selectors,
             node_address_type=gw.node_address_type,
+            traefik_service=gw.traefik_service,
         )
 
     def zone_of(self, name: dns.name.Name) -> dns.name.Name | None:
@@ -116,12 +119,24 @@ class ZoneSettings:
         return {dns.rdatatype.SOA: (self.soa(zone, serial),), dns.rdatatype.NS: ns}
 
 
+def _object_key(text: str) -> ObjectKey:
+    """`namespace/name` (checked by the Corefile parser) as (namespace, name)."""
+    namespace, _, name = text.partition("/")
+    return (namespace, name)
+
+
 def watched_kinds(resources: Iterable[str]) -> tuple[str, ...]:
     """The kinds to watch for `resources`: Gateways when any route kind is on, EndpointSlices with
-    Services (for `k8s-gateway.dns/resolve-endpoints`)."""
+    Services (for `k8s-gateway.dns/resolve-endpoints`), Services for Istio (the ingress gateway
+    Services) and Traefik (the Traefik Service) even when `resources` does not name them, Istio
+    Gateways for VirtualServices."""
     kinds = list(dict.fromkeys(resources))
     if any(k in ROUTE_KINDS for k in kinds):
         kinds.append("Gateway")
     if "Service" in kinds:
         kinds.append("EndpointSlice")
+    elif any(k in ISTIO_KINDS or k in TRAEFIK_KINDS for k in kinds):
+        kinds.append("Service")
+    if "VirtualService" in kinds and "IstioGateway" not in kinds:
+        kinds.append("IstioGateway")
     return tuple(kinds)

@@ -45,14 +45,23 @@ from k8sgw.kubeapi.models import (
     EndpointSlice,
     Gateway,
     Ingress,
+    IngressRoute,
+    IngressRouteTCP,
+    IstioGateway,
     KubeObject,
     Node,
     ParentReference,
     Route,
     Service,
+    VirtualService,
 )
 from k8sgw.labels import LabelSelector, parse_label_selector
-from k8sgw.records.annotations import annotation_targets, annotation_ttl, externalname_rdatas
+from k8sgw.records.annotations import (
+    HOSTNAME_ANNOTATIONS,
+    annotation_targets,
+    annotation_ttl,
+    externalname_rdatas,
+)
 from k8sgw.records.hostnames import (
     Rejected,
     address_rdata,
@@ -61,6 +70,7 @@ from k8sgw.records.hostnames import (
     parse_hostname,
     parse_uint16,
 )
+from k8sgw.records.istio import istio_gateway_claims, virtualservice_claims
 from k8sgw.records.keys import NameKey
 from k8sgw.records.l4routes import with_annotation_hostnames
 from k8sgw.records.nodes import node_claims
@@ -71,6 +81,7 @@ from k8sgw.records.rdatas import host_in_zones as _host_in_zones
 from k8sgw.records.rdatas import load_balancer as _load_balancer
 from k8sgw.records.rdatas import prefer_addresses as _prefer_addresses
 from k8sgw.records.rdatas import unique as _unique
+from k8sgw.records.traefik import traefik_claims
 
 __all__ = [
     "wants_endpoints",
@@ -118,7 +129,6 @@ Claim = tuple[NameKey, dns.rdata.Rdata, int | None]
 # The first kind in this order that has records for a name owns it (k8s_gateway's order).
 PRECEDENCE = CLAIMING_KINDS
 
-HOSTNAME_ANNOTATIONS = ("coredns.io/hostname", "external-dns.alpha.kubernetes.io/hostname")
 RESOLVE_ENDPOINTS_ANNOTATION = "k8s-gateway.dns/resolve-endpoints"
 IGNORE_LABEL = "k8s-gateway.dns/ignore"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -193,6 +203,8 @@ class Scope:
             of the nameserver Service whose addresses it has; no object may claim them or names
             below them (the Service's own default name is one of them: dropped without a word).
         node_address_type: `nodeAddressType`, the type of Node address answered.
+        traefik_service: `traefikService`, the (namespace, name) of the Service in front of
+            Traefik: the addresses of IngressRoutes without a target annotation.
     """
 
     zones: tuple[dns.name.Name, ...]
@@ -201,6 +213,7 @@ class Scope:
     service_selectors: tuple[LabelSelector, ...] = ()
     nameserver_hosts: Mapping[NameKey, ObjectKey | None] = field(default_factory=dict)
     node_address_type: str = "InternalIP"
+    traefik_service: ObjectKey | None = None
     apexes: frozenset[NameKey] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -219,6 +232,14 @@ def _empty_slices(key: ObjectKey) -> Iterable[EndpointSlice]:
     return ()
 
 
+def _no_services(selector: Mapping[str, str]) -> Iterable[Service]:
+    return ()
+
+
+def _no_service(key: ObjectKey) -> Service | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Related:
     """Objects of other kinds that a translation reads, owned by the indexer.
@@ -226,10 +247,16 @@ class Related:
     Attributes:
         gateways: every Gateway by (namespace, name).
         endpoint_slices: the EndpointSlices of a Service, by the Service's (namespace, name).
+        istio_gateways: every Istio Gateway by (namespace, name).
+        selected_services: the Services an Istio Gateway's selector picks (istio.selects).
+        service: a Service by (namespace, name), if kept whole (the Traefik Service is).
     """
 
     gateways: Mapping[ObjectKey, Gateway] = field(default_factory=dict)
     endpoint_slices: Callable[[ObjectKey], Iterable[EndpointSlice]] = _empty_slices
+    istio_gateways: Mapping[ObjectKey, IstioGateway] = field(default_factory=dict)
+    selected_services: Callable[[Mapping[str, str]], Iterable[Service]] = _no_services
+    service: Callable[[ObjectKey], Service | None] = _no_service
 
 
 NO_RELATED = Related()
@@ -699,6 +726,33 @@ def _node_claims(obj: Node, scope: Scope, related: Related = NO_RELATED, report:
     return () if ignored(obj) else node_claims(obj, scope, report)
 
 
+def _traefik_translator(kind: str) -> Translator:
+    def translate(
+        obj: IngressRoute | IngressRouteTCP, scope: Scope, related: Related = NO_RELATED, report: Report | None = None
+    ) -> tuple[Claim, ...]:
+        report = report or Report(kind, obj)
+        return () if ignored(obj) else traefik_claims(kind, obj, scope, related.service, report)
+
+    translate.__name__ = f"{kind.lower()}_claims"
+    return translate
+
+
+def _istio_gateway_claims(
+    obj: IstioGateway, scope: Scope, related: Related = NO_RELATED, report: Report | None = None
+) -> tuple[Claim, ...]:
+    report = report or Report("IstioGateway", obj)
+    return () if ignored(obj) else istio_gateway_claims(obj, scope, related.selected_services, report)
+
+
+def _virtualservice_claims(
+    obj: VirtualService, scope: Scope, related: Related = NO_RELATED, report: Report | None = None
+) -> tuple[Claim, ...]:
+    report = report or Report("VirtualService", obj)
+    if ignored(obj):
+        return ()
+    return virtualservice_claims(obj, scope, related.istio_gateways, related.selected_services, ignored, report)
+
+
 TRANSLATORS: dict[str, Translator] = {
     "HTTPRoute": _route_translator("HTTPRoute"),
     "TLSRoute": _route_translator("TLSRoute"),
@@ -709,6 +763,10 @@ TRANSLATORS: dict[str, Translator] = {
     "Service": service_claims,
     "DNSEndpoint": dnsendpoint_claims,
     "Node": _node_claims,
+    "IngressRoute": _traefik_translator("IngressRoute"),
+    "IngressRouteTCP": _traefik_translator("IngressRouteTCP"),
+    "IstioGateway": _istio_gateway_claims,
+    "VirtualService": _virtualservice_claims,
 }
 """Kinds that claim names, each with its translation; Gateway and EndpointSlice only feed them."""
 
@@ -806,6 +864,12 @@ def translation_size(kind: str, obj: KubeObject, related: Related = NO_RELATED) 
         return size
     if isinstance(obj, Route):
         return (len(obj.spec.hostnames) + 1) * (len(obj.spec.parent_refs) + 1)
+    if isinstance(obj, IngressRoute | IngressRouteTCP):
+        return len(obj.spec.routes) + sum(len(r.match) for r in obj.spec.routes) // 64
+    if isinstance(obj, IstioGateway):
+        return 1 + sum(len(server.hosts) for server in obj.spec.servers)
+    if isinstance(obj, VirtualService):
+        return (len(obj.spec.hosts) + 1) * (len(obj.spec.gateways) + 1)
     if isinstance(obj, DNSEndpoint):
         return sum(1 + len(e.targets) + sum(len(t) for t in e.targets) // 256 for e in obj.spec.endpoints)
     return 1

@@ -74,8 +74,8 @@ class RecordStore:
 
     Args:
         settings: zones, TTL, nameserver names and filters.
-        resources: the enabled kinds (`resources`); Gateway and EndpointSlice are added as
-            `watched_kinds` says. The map is `ready` once each kind in `kinds` has sent its first
+        resources: the enabled kinds (`resources`); Gateway, EndpointSlice and Service are added
+            as `watched_kinds` says. The map is `ready` once each kind in `kinds` has sent its first
             Synced.
         clock: wall-clock seconds, for SOA serials (a test can pass its own).
         on_list_applied: see ListApplied.
@@ -95,8 +95,9 @@ class RecordStore:
         if unknown:
             raise ValueError(f"no translation for kinds {sorted(unknown)}")
         self._nameserver_services = settings.nameserver_service_keys()
-        self._objects = ObjectIndex(self.kinds, self._nameserver_services)
-        self._claims = ClaimIndex(tuple(k for k in self.kinds if k in TRANSLATORS))
+        self._objects = ObjectIndex(self.kinds, self._nameserver_services, settings.scope.traefik_service)
+        # Only the enabled resources claim: Services watched for Istio or Traefik alone do not.
+        self._claims = ClaimIndex(tuple(k for k in dict.fromkeys(resources) if k in TRANSLATORS))
         self._publisher = Publisher(settings, ready=not self.kinds, clock=clock)
         self._on_list_applied = on_list_applied
         self._synced: set[str] = set()

@@ -43,7 +43,10 @@ def test_public_api() -> None:
     modules = {"directives", "dnsplugins", "lexer", "models", "ops", "parser", "registry", "annotations", "os", "Mapping"}
     assert set(k8sgw.config.__all__) == public - modules
     assert SUPPORTED_DIRECTIVES[:2] == ("bind", "k8s_gateway")
-    assert SUPPORTED_RESOURCES == ("HTTPRoute", "TLSRoute", "GRPCRoute", "TCPRoute", "UDPRoute", "Ingress", "Service", "DNSEndpoint", "Node")
+    assert SUPPORTED_RESOURCES == (
+        "HTTPRoute", "TLSRoute", "GRPCRoute", "TCPRoute", "UDPRoute", "Ingress",
+        "IngressRoute", "IngressRouteTCP", "VirtualService", "IstioGateway", "Service", "DNSEndpoint", "Node",
+    )
 
 
 # The Corefile from k8s_gateway's README/Helm chart, minus the directives k8sgw lacks.
@@ -82,7 +85,9 @@ def test_defaults() -> None:
     gw = server.gateway
     assert gw is not None
     assert gw.zones == ("example.org.",)
-    assert gw.resources == tuple(k for k in SUPPORTED_RESOURCES if k != "Node")  # Nodes only when asked
+    assert gw.resources == (  # Nodes, Traefik and Istio only when asked
+        "HTTPRoute", "TLSRoute", "GRPCRoute", "TCPRoute", "UDPRoute", "Ingress", "Service", "DNSEndpoint"
+    )
     assert (gw.ttl, gw.apex, gw.secondary, gw.kubeconfig, gw.fallthrough) == (
         60,
         "dns1.kube-system",
@@ -370,12 +375,12 @@ ERRORS = [
     (
         ". {\n  k8s_gateway {\n    resources\n  }\n}",
         3,
-        "resources: expected one or more kinds (HTTPRoute, TLSRoute, GRPCRoute, TCPRoute, UDPRoute, Ingress, Service, DNSEndpoint, Node), got 0",
+        "resources: expected one or more kinds (HTTPRoute, TLSRoute, GRPCRoute, TCPRoute, UDPRoute, Ingress, IngressRoute, IngressRouteTCP, VirtualService, IstioGateway, Service, DNSEndpoint, Node), got 0",
     ),
     (
         ". {\n  k8s_gateway {\n    resources Ingress Pod\n  }\n}",
         3,
-        'resources: unknown kind "Pod" (supported: HTTPRoute, TLSRoute, GRPCRoute, TCPRoute, UDPRoute, Ingress, Service, DNSEndpoint, Node)',
+        'resources: unknown kind "Pod" (supported: HTTPRoute, TLSRoute, GRPCRoute, TCPRoute, UDPRoute, Ingress, IngressRoute, IngressRouteTCP, VirtualService, IstioGateway, Service, DNSEndpoint, Node)',
     ),
     (
         ". {\n  k8s_gateway {\n    resources Ingress\n      httproute\n  }\n}",

@@ -142,7 +142,7 @@ def test_status():
 def test_kinds():
     assert set(KINDS) == {
         "Ingress", "Service", "EndpointSlice", "Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute",
-        "DNSEndpoint", "Node",
+        "DNSEndpoint", "Node", "IngressRoute", "IngressRouteTCP", "IstioGateway", "VirtualService",
     }
     assert KINDS["Ingress"] is INGRESS and KINDS["Service"] is SERVICE
     assert INGRESS.collection_path() == "/apis/networking.k8s.io/v1/ingresses"
@@ -177,6 +177,13 @@ def test_gateway_api_kinds_and_tlsroute_fallback():
     assert tls.versions == ("v1", "v1alpha2")
     assert tls.at_version("v1alpha2").collection_path() == "/apis/gateway.networking.k8s.io/v1alpha2/tlsroutes"
     assert tls.at_version("v1alpha2").name == "TLSRoute"
+    # Traefik v2 before 2.10 serves its kinds only in another group: a fallback may name it.
+    traefik = KINDS["IngressRoute"]
+    assert traefik.versions == ("v1alpha1", "traefik.containo.us/v1alpha1")
+    legacy = traefik.at_version("traefik.containo.us/v1alpha1")
+    assert legacy.collection_path() == "/apis/traefik.containo.us/v1alpha1/ingressroutes"
+    assert (legacy.resource, legacy.api_version) == ("ingressroutes.traefik.containo.us", "traefik.containo.us/v1alpha1")
+    assert KINDS["VirtualService"].at_version("v1beta1").api_version == "networking.istio.io/v1beta1"
     assert KINDS["DNSEndpoint"].collection_path() == "/apis/externaldns.k8s.io/v1alpha1/dnsendpoints"
     assert KINDS["EndpointSlice"].resource == "endpointslices.discovery.k8s.io"
     assert KINDS["Gateway"].versions == ("v1",)
