@@ -64,5 +64,14 @@ KINDS: tuple[Kind, ...] = (
     Kind(_GATEWAY, ("v1", "v1alpha2"), "TLSRoute", "tlsroutes", "tlsroute", builtin=False),
     Kind(_GATEWAY, ("v1alpha2",), "TCPRoute", "tcproutes", "tcproute", builtin=False),
     Kind(_GATEWAY, ("v1alpha2",), "UDPRoute", "udproutes", "udproute", builtin=False),
+    Kind("traefik.io", ("v1alpha1",), "IngressRoute", "ingressroutes", "ingressroute", has_status=False, builtin=False),
+    Kind(
+        "traefik.io", ("v1alpha1",), "IngressRouteTCP", "ingressroutetcps", "ingressroutetcp", has_status=False, builtin=False
+    ),
+    Kind("networking.istio.io", ("v1", "v1beta1"), "Gateway", "gateways", "gateway", has_status=False, builtin=False),
+    Kind(
+        "networking.istio.io", ("v1", "v1beta1"), "VirtualService", "virtualservices", "virtualservice",
+        short_names=("vs",), has_status=False, builtin=False,
+    ),
     Kind("externaldns.k8s.io", ("v1alpha1",), "DNSEndpoint", "dnsendpoints", "dnsendpoint", builtin=False),
 )
