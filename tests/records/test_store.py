@@ -350,3 +350,25 @@ def test_paged_sync_applies_pages_and_drops_the_unlisted_at_the_end(store):
     store.apply([Synced("Ingress", (), "95")])
     assert not exists(store, "a.example.org.") and not exists(store, "c.example.org.")
     assert addrs(store, "b.example.org.") == ["192.0.2.2"]
+
+
+def test_a_gateway_target_annotation_change_re_translates_its_routes():
+    from k8sgw.kubeapi.models import Gateway, HTTPRoute
+
+    def gw(annotations):
+        return Gateway.model_validate({
+            "metadata": {"name": "gw", "namespace": "infra", "annotations": annotations},
+            "spec": {"gatewayClassName": "x", "listeners": [{"name": "http"}]},
+            "status": {"addresses": [{"value": "192.0.2.100"}]},
+        })
+
+    s = RecordStore(ZoneSettings(ZONES), ["HTTPRoute"])
+    s.apply([Synced(k, ()) for k in s.kinds])
+    s.apply([Upserted("Gateway", gw({}))])
+    s.apply([Upserted("HTTPRoute", HTTPRoute.model_validate({
+        "metadata": {"name": "r", "namespace": "infra"},
+        "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["web.example.com"]},
+    }))])
+    assert addrs(s, "web.example.com.") == ["192.0.2.100"]
+    s.apply([Upserted("Gateway", gw({"external-dns.alpha.kubernetes.io/target": "192.0.2.101"}))])
+    assert addrs(s, "web.example.com.") == ["192.0.2.101"]
