@@ -33,9 +33,14 @@ EXPECTED_RULES = {
     "discovery.k8s.io": {"endpointslices"},
     "gateway.networking.k8s.io": {"gateways", "httproutes", "tlsroutes", "grpcroutes", "tcproutes", "udproutes"},
     "externaldns.k8s.io": {"dnsendpoints"},
+    "traefik.io": {"ingressroutes", "ingressroutetcps"},
+    "traefik.containo.us": {"ingressroutes", "ingressroutetcps"},
+    "networking.istio.io": {"gateways", "virtualservices"},
 }
 # Kinds whose schemas are not in kubernetes-validate (CRDs): only these may be skipped.
-CRD_KINDS = {"Gateway", "HTTPRoute", "TCPRoute", "DNSEndpoint"}
+CRD_KINDS = {"Gateway", "HTTPRoute", "TCPRoute", "DNSEndpoint", "IngressRoute", "IngressRouteTCP", "VirtualService"}
+# Kinds addressed by another object (a Gateway, a Service): no address of their own.
+ADDRESSED_KINDS = ("Ingress", "HTTPRoute", "TCPRoute", "IngressRoute", "IngressRouteTCP", "VirtualService")
 
 
 def kubectl() -> str:
@@ -85,7 +90,8 @@ def test_examples_validate() -> None:
         for obj in yaml.safe_load_all(path.read_text()):
             text = yaml.safe_dump(obj)
             external_name = obj.get("spec", {}).get("type") == "ExternalName"  # a CNAME, no address
-            assert "192.0.2." in text or obj["kind"] in ("Ingress", "HTTPRoute", "TCPRoute") or external_name, path
+            istio_gateway = obj["apiVersion"].startswith("networking.istio.io/")  # its Service has the address
+            assert "192.0.2." in text or obj["kind"] in ADDRESSED_KINDS or external_name or istio_gateway, path
             for ip in [w.strip("\"'[],") for w in text.split() if w.strip("\"'[],").count(".") == 3]:
                 if ip.replace(".", "").isdigit():
                     assert ip.startswith("192.0.2."), f"{path}: {ip} is not in 192.0.2.0/24"
