@@ -471,7 +471,18 @@ ERRORS = [
     ("", 1, "no server blocks"),
     (". {\n  k8s_gateway {\n    ttl 5\n", 2, "'{' is never closed"),
     ('. {\n  k8s_gateway {\n    apex "dns\n', 3, "unterminated quoted string"),
+    (". {\n  k8s_gateway {\n    traefikService traefik\n  }\n}", 3, 'traefikService: expected NAMESPACE/NAME like "traefik/traefik", got "traefik"'),
+    (". {\n  k8s_gateway {\n    traefikService a/b/c\n  }\n}", 3, "traefikService: expected NAMESPACE/NAME"),
+    (". {\n  k8s_gateway {\n    traefikService Traefik/traefik\n  }\n}", 3, "traefikService: expected NAMESPACE/NAME"),
+    (". {\n  k8s_gateway {\n    traefikService\n  }\n}", 3, "traefikService: expected 1 argument"),
 ]
+
+
+def test_traefik_service_and_opt_in_kinds() -> None:
+    gw = gateway(". {\n  k8s_gateway {\n    resources ingressroute IstioGateway\n    traefikService traefik/traefik\n  }\n}")
+    assert gw.resources == ("IngressRoute", "IstioGateway")
+    assert gw.traefik_service == "traefik/traefik"
+    assert gateway(". {\n  k8s_gateway\n}").traefik_service is None
 
 
 @pytest.mark.parametrize(("text", "line", "message"), ERRORS)
