@@ -22,6 +22,9 @@ class Synced:
     objects: tuple[Any, ...]
     resource_version: str = ""
     """The list's resourceVersion ("" when unknown, e.g. a kind that is not served)."""
+    history_replaced: bool = False
+    """The API server was replaced since the kind's last list (its resourceVersions went back):
+    what was seen before says nothing about the new history, so SOA serials cannot follow it."""
 
 
 @dataclass(frozen=True, slots=True)

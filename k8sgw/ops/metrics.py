@@ -39,8 +39,9 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
+import dns.name
 import dns.rcode
 import dns.rdatatype
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -151,29 +152,53 @@ class QueryCells:
         h.sum += response_size
 
 
+class MapState(Protocol):
+    """What a scrape reads of a published record map."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def serial(self) -> int: ...
+    @property
+    def ready(self) -> bool: ...
+    def __len__(self) -> int: ...
+
+
+class ZonesOf(Protocol):
+    @property
+    def zones(self) -> tuple[dns.name.Name, ...]: ...
+
+
+class ReportedStore(Protocol):
+    """What a scrape reads of a store (a RecordStore): its zones, current map and object counts."""
+
+    @property
+    def settings(self) -> ZonesOf: ...
+    @property
+    def current(self) -> MapState: ...
+    def object_count(self, kind: str) -> int: ...
+
+
 @dataclass
-class _Tracked:
+class StoreMetrics:
+    """One store's series, and the WatchObserver its watchers report to."""
+
     zones: str
     kinds: tuple[str, ...]
-    store: Any
+    store: ReportedStore
+    clock: Callable[[], float]
     restarts: dict[str, int] = field(default_factory=dict)
     relists: dict[str, int] = field(default_factory=dict)
     last_event: dict[str, float] = field(default_factory=dict)
 
-
-class _StoreWatchObserver:
-    def __init__(self, tracked: _Tracked, clock: Callable[[], float]) -> None:
-        self._tracked = tracked
-        self._clock = clock
-
     def watch_restarted(self, kind: str) -> None:
-        self._tracked.restarts[kind] = self._tracked.restarts.get(kind, 0) + 1
+        self.restarts[kind] = self.restarts.get(kind, 0) + 1
 
     def relisted(self, kind: str) -> None:
-        self._tracked.relists[kind] = self._tracked.relists.get(kind, 0) + 1
+        self.relists[kind] = self.relists.get(kind, 0) + 1
 
     def event_seen(self, kind: str) -> None:
-        self._tracked.last_event[kind] = self._clock()
+        self.last_event[kind] = self.clock()
 
 
 class Metrics:
@@ -205,7 +230,8 @@ class Metrics:
         self._duration: dict[tuple[str, ...], _Histogram] = {}
         self._request_size: dict[tuple[str, ...], _Histogram] = {}
         self._response_size: dict[tuple[str, ...], _Histogram] = {}
-        self._tracked: list[_Tracked] = []
+        self._tracked: list[StoreMetrics] = []
+        self._reload_failed = [0]
         self.registry.register(_Collector(self._collect))
         if process_metrics:
             ProcessCollector(registry=self.registry)
@@ -278,24 +304,37 @@ class Metrics:
 
     # -- stores and watchers ------------------------------------------------------------------
 
-    def track_store(self, kind_names: Iterable[str], store: Any) -> WatchObserver:
-        """Report ``store`` (a RecordStore) at every scrape; returns the observer for its watchers.
+    def store_metrics(self, kind_names: Iterable[str], store: ReportedStore) -> StoreMetrics:
+        """The series of ``store``, reported once passed to ``report`` (a generation's stores are
+        reported from the moment it serves, so two generations never report the same zones).
 
         Args:
             kind_names: the kinds the store indexes (``k8sgw_objects`` has one series per kind).
-            store: read at scrape time only: ``current`` (version, ready, serial, len) and
-                ``object_count(kind)``.
+            store: read at scrape time only.
         """
-        zones = getattr(getattr(store, "settings", None), "zones", ())
-        label = " ".join(str(z) for z in zones)
-        tracked = _Tracked(zones=label, kinds=tuple(kind_names), store=store)
-        self._tracked.append(tracked)
-        return _StoreWatchObserver(tracked, self._clock)
+        label = " ".join(str(z) for z in store.settings.zones)
+        return StoreMetrics(zones=label, kinds=tuple(kind_names), store=store, clock=self._clock)
 
-    def forget_stores(self, stores: Iterable[Any]) -> None:
-        """Stop reporting these stores (a reload replaced them)."""
+    def report(self, stores: Iterable[StoreMetrics]) -> None:
+        """Report these stores at every scrape, and no others."""
+        self._tracked = list(stores)
+
+    def track_store(self, kind_names: Iterable[str], store: ReportedStore) -> WatchObserver:
+        """Report ``store`` beside those reported already; returns the observer for its watchers."""
+        tracked = self.store_metrics(kind_names, store)
+        self._tracked.append(tracked)
+        return tracked
+
+    def forget_stores(self, stores: Iterable[ReportedStore]) -> None:
+        """Stop reporting these stores."""
         gone = {id(s) for s in stores}
         self._tracked = [t for t in self._tracked if id(t.store) not in gone]
+
+    # -- the process ----------------------------------------------------------------------------
+
+    def reload_failed(self) -> None:
+        """A changed Corefile was not applied (it did not parse, bind or sync)."""
+        self._reload_failed[0] += 1
 
     # -- scraping ---------------------------------------------------------------------------------
 
@@ -335,6 +374,9 @@ class Metrics:
         yield _histogram(
             "coredns_dns_response_size_bytes", "Size of the returned response in bytes.",
             ["server", "zone", "proto"], self._response_size,
+        )
+        yield _counter(
+            "coredns_reload_failed", "Counter of the number of failed reload attempts.", [], {(): self._reload_failed}
         )
         yield from self._collect_stores()
 

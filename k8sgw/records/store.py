@@ -261,6 +261,11 @@ class RecordStore:
                 self._put_all(event.kind, event.objects, seen, touched)
                 listing = True
             elif isinstance(event, Synced):
+                if event.history_replaced and not self._clock_serials:
+                    # The new API's revisions say nothing about the old one's: serials that
+                    # followed them would stop, so from now on they follow the clock.
+                    logger.warning("%s: the API server was replaced; SOA serials follow the clock", event.kind)
+                    self._clock_serials = True
                 self._seen_version(event.resource_version)
                 seen = self._paged.pop(event.kind, set())
                 self._put_all(event.kind, event.objects, seen, touched)
