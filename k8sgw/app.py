@@ -18,6 +18,7 @@ owns data; it only connects the owners.
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import socket
@@ -97,6 +98,7 @@ async def serve(
         runtime = _Runtime(nursery, draining, tcp_limits, watch_policy or RetryPolicy())
         runtime.commit(await runtime.prepare(cfg, wait_synced=False))
         task_status.started(runtime.bound())
+        del task_status  # trio keeps the started value there: the first generation's stores
         reload = next((s.reload for s in cfg.servers if s.reload is not None), None)
         if reload is None:
             await trio.sleep_forever()
@@ -138,6 +140,8 @@ class _Running:
 
     generation: Generation
     scope: trio.CancelScope
+    done: trio.Event = field(default_factory=trio.Event)
+    """Set once everything the generation started has ended."""
 
 
 @dataclass
@@ -206,8 +210,9 @@ class _Runtime:
             raise
         return prepared
 
-    def commit(self, prepared: _Prepared) -> None:
-        """Serve the prepared generation from now on and end the one before. Synchronous."""
+    def commit(self, prepared: _Prepared) -> _Running | None:
+        """Serve the prepared generation from now on and end the one before (returned: its
+        `done` is set once it has ended). Synchronous."""
         generation = prepared.running.generation
         metrics = self.metrics if metrics_enabled(generation.cfg) else None
         dns_running = self._by_any_address(self.listeners)
@@ -240,6 +245,7 @@ class _Runtime:
         if old is not None:
             old.scope.cancel()
         generation.serving.set()
+        return old
 
     # -- reload -----------------------------------------------------------------------------------
 
@@ -259,7 +265,12 @@ class _Runtime:
                 except trio.TooSlowError:
                     self._reload_failed(f"the new configuration did not sync within {RELOAD_SYNC_TIMEOUT:.0f}s")
                     continue
-                self.commit(prepared)
+                old = self.commit(prepared)
+                del prepared  # from now on self.running is the one reference to the generation
+                if old is not None:
+                    await old.done.wait()
+                    del old
+                    _reclaim_ended_generation()
                 logger.info("reload: %s applied", path)
                 reloaded(self.bound())
         raise AssertionError("unreachable")  # pragma: no cover
@@ -296,12 +307,33 @@ class _Runtime:
         return out
 
     async def _run_generation(self, cfg: Config, *, task_status: trio.TaskStatus[_Running]) -> None:
-        with trio.CancelScope() as scope:
-            async with open_generation(
-                cfg, metrics=self.metrics, watch_policy=self.watch_policy, draining=self.draining.is_set
-            ) as generation:
-                task_status.started(_Running(generation, scope))
-                await trio.sleep_forever()
+        running = None
+        try:
+            with trio.CancelScope() as scope:
+                async with open_generation(
+                    cfg, metrics=self.metrics, watch_policy=self.watch_policy, draining=self.draining.is_set
+                ) as generation:
+                    running = _Running(generation, scope)
+                    task_status.started(running)
+                    del generation  # the running generation is referenced from one place: self.running
+                    await trio.sleep_forever()
+        finally:
+            if running is not None:
+                running.done.set()
+
+
+def _reclaim_ended_generation() -> None:
+    """Hand an ended generation's memory back to the collector, in one pause per reload.
+
+    A sync moves what it built out of the collector's reach (gc.freeze), so that full
+    collections do not scan a large index again and again; whatever of the old generation was
+    frozen there, if it is in a reference cycle, would stay for good. So: let the collector see
+    everything again, collect the old generation's cycles now, and freeze the survivors (the
+    running generation) as the sync had.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _close_unless_kept(old: Iterable[_Listener | _OpsListener], kept: Iterable[_Listener | _OpsListener]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import subprocess
 import sys
+import weakref
 from functools import partial
 
 import dns.rcode
@@ -164,3 +166,57 @@ async def test_reload_to_an_address_in_use_keeps_everything_running(nursery, kub
             assert "in use" in line
             assert addresses(await query(bound.udp[0], "myservicea.foo.org.")) == ["192.0.2.10"]
             assert addresses(await query(bound.tcp[0], "myservicea.foo.org.", tcp=True)) == ["192.0.2.10"]
+
+
+async def test_reloads_leave_exactly_one_index_alive(nursery, kubeconfig, tmp_path):
+    """Each reload ends the previous generation whole: its RecordStore (which holds its index, the
+    RecordMap) is freed. Only weak references are kept here, so what keeps one alive is k8sgw."""
+    path = tmp_path / "Corefile"
+    text = ops_corefile(kubeconfig, extra="reload 2s 0s")
+    path.write_text(text)
+    stores: list[weakref.ref] = []
+    reloaded = trio.Event()
+
+    def on_reload(bound) -> None:
+        stores.append(weakref.ref(bound.stores[0]))
+        reloaded.set()
+
+    bound = await start_from_file(nursery, path, reloaded=on_reload)
+    addr = bound.udp[0]
+    on_reload(bound)
+    with trio.fail_after(60):
+        await bound.stores[0].wait_until(lambda m: m.ready)
+        del bound
+        for n in range(3):
+            reloaded = trio.Event()
+            path.write_text(text + f"\n# reload {n}\n")
+            await reloaded.wait()
+        assert addresses(await query(addr, "myservicea.foo.org.")) == ["192.0.2.10"]
+    gc.collect()
+    assert [ref() is not None for ref in stores] == [False, False, False, True]
+
+
+async def test_reload_to_a_taken_ops_port_keeps_everything_serving(nursery, kubeconfig, tmp_path, logs):
+    path = tmp_path / "Corefile"
+    path.write_text(ops_corefile(kubeconfig, extra="reload 2s 0s"))
+    bound = await start_from_file(nursery, path)
+    with trio.socket.socket() as busy:  # the TCP port the new metrics address names is someone else's
+        await busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        async with httpx.AsyncClient() as http:
+            with trio.fail_after(30):
+                await bound.stores[0].wait_until(lambda m: m.ready)
+                path.write_text(
+                    ops_corefile(kubeconfig, extra="reload 2s 0s").replace(
+                        "prometheus 127.0.0.1:0", f"prometheus 127.0.0.1:{port}"
+                    )
+                )
+                line = await logs.wait_for("keeping the running configuration")
+                assert f"listen tcp 127.0.0.1:{port}: address already in use" in line
+                assert "Errno" not in line
+                assert addresses(await query(bound.udp[0], "myservicea.foo.org.")) == ["192.0.2.10"]
+                assert (await http.get(url(bound, "/health"))).status_code == 200
+                assert (await http.get(url(bound, "/ready"))).status_code == 200
+                metrics = (await http.get(url(bound, "/metrics"))).text
+    assert "coredns_reload_failed_total 1.0" in metrics
