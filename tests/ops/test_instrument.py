@@ -9,6 +9,7 @@ import os
 
 import dns.edns
 import dns.message
+import dns.opcode
 import dns.rcode
 
 from k8sgw.config.ops import LogConfig
@@ -146,3 +147,13 @@ def test_a_padded_query_is_logged_with_its_own_size(caplog):
         sizes.append(str(len(query)))
     lines = [r.getMessage() for r in caplog.records if r.name == QUERY_LOGGER]
     assert [line.split('"')[1].split()[4] for line in lines] == sizes
+
+
+def test_replies_the_server_writes_are_not_labelled_k8s_gateway():
+    handle, _, metrics = setup()
+    q = dns.message.make_query("web.example.org.", "A")
+    q.set_opcode(dns.opcode.STATUS)
+    reply = dns.message.from_wire(handle(q.to_wire(), ("192.0.2.1", 5000)))
+    assert reply.rcode() == dns.rcode.NOTIMP
+    assert responses(metrics, "NOTIMP", plugin="") == 1
+    assert responses(metrics, "NOTIMP", plugin="k8s_gateway") == 0
