@@ -285,14 +285,14 @@ def _seconds(duration: float) -> str:
     return text + "s"
 
 
-MAX_MEMO_BYTES = 8 * 1024 * 1024
-"""What one per-query memo (of the query log, or of the metrics of one listener) may hold, counted
-as its keys' bytes plus MEMO_ENTRY_BYTES per entry; past it the memo starts over, which costs only
-reading queries again. About 60,000 distinct ordinary queries fit."""
+MAX_MEMO_BYTES = 16 * 1024 * 1024
+"""What one per-query memo (of a listener's metrics, or of one `log` directive on a listener, for
+queries and for replies) may hold, counted as MEMO_ENTRY_BYTES per entry plus its key; past it the
+memo starts over, which costs only reading queries again. About 25,000 distinct queries fit."""
 
-MEMO_ENTRY_BYTES = 80
-"""What an entry costs beyond its key: the dict slot, the key's object header and a share of a value
-that most entries share (measured with tracemalloc: about 70 bytes)."""
+MEMO_ENTRY_BYTES = 600
+"""What an entry costs beyond its key's bytes: tracemalloc says 400 (metrics) to 700 (log) bytes
+per distinct query for the dict slot, the key object and what was read from it."""
 
 MAX_KEY_BYTES = 512
 """A longer query is memoised by its header, question and OPT header without the EDNS options,
