@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["ConfigError", "K8sgwError"]
 
 
@@ -21,6 +23,7 @@ class ConfigError(K8sgwError):
     """
 
     def __init__(self, message: str, *, filename: str | None = None, line: int | None = None) -> None:
+        message = _cap_words(message)
         self.message = message
         self.filename = filename
         self.line = line
@@ -28,3 +31,14 @@ class ConfigError(K8sgwError):
         if line is not None:
             where = f"{where}:{line}"
         super().__init__(f"{where}: {message}")
+
+
+MAX_ECHOED = 200
+"""Characters of one word an error message repeats from its input; the rest is elided, so a
+50,000-character token in a Corefile gives a short error (paths stay whole)."""
+
+_LONG_WORD = re.compile(r"[^\s\"]{" + str(MAX_ECHOED + 1) + ",}")
+
+
+def _cap_words(message: str) -> str:
+    return _LONG_WORD.sub(lambda m: f"{m.group(0)[:MAX_ECHOED]}...({len(m.group(0))} characters)", message)
