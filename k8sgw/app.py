@@ -361,14 +361,15 @@ async def _bind_dns(host: str, port: int) -> tuple[trio.socket.SocketType, trio.
 
 
 async def _taken_protocol(host: str, port: int) -> str:
-    """Which of UDP and TCP host:port could not be bound with (asked only after a failure)."""
+    """Which of TCP (bound first) and UDP host:port could not be bound with (asked only after a failure)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with trio.socket.socket(family, socket.SOCK_DGRAM) as probe:
+    with trio.socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as sockets.bind_socket does
         try:
             await probe.bind((host, port))
         except OSError:
-            return "udp"
-    return "tcp"
+            return "tcp"
+    return "udp"
 
 
 async def _serve_listener(listener: _Listener, udp_sock, tcp_sock, limits: TcpLimits | None) -> None:

@@ -147,3 +147,64 @@ def test_dev_runner_help_names_its_defaults():
 def test_missing_corefile_is_a_clear_error(flag, tmp_path):
     out = run_cli(flag, str(tmp_path / "nope"))
     assert out.returncode == 1 and "nope" in out.stderr
+
+
+@pytest.mark.parametrize("flag", ["-h", "-help", "--help"])
+def test_help_is_coredns_spelled_and_names_every_kind(flag):
+    out = run_cli(flag)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    for kind in ("HTTPRoute", "TLSRoute", "GRPCRoute", "Ingress", "LoadBalancer Service", "DNSEndpoint"):
+        assert kind in text
+    for name in ("-conf", "-dns.port", "-pidfile", "-plugins", "-quiet", "-version", "-validate"):
+        assert name in text
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["-v"], "unrecognized arguments: -v"),  # neither -version nor -validate: no abbreviations
+        (["-dns.port", "abc"], 'expected a port from 0 to 65535, got "abc"'),
+        (["-dns.port=70000"], 'got "70000"'),
+        (["-conf"], "expected one argument"),
+        (["-nonsense"], "unrecognized arguments"),
+    ],
+)
+def test_a_bad_command_line_exits_1_with_one_line(args, says):
+    out = run_cli(*args)
+    assert out.returncode == 1
+    assert says in out.stderr.splitlines()[0] and out.stderr.startswith("k8sgw: ")
+    assert "-help" in out.stderr
+
+
+def test_a_huge_flag_value_is_not_echoed_whole():
+    out = run_cli("-dns.port", "9" * 50_000)
+    assert out.returncode == 1 and len(out.stderr) < 1000
+
+
+async def test_quiet_pidfile_and_a_taken_port(kubeconfig, tmp_path):
+    path = tmp_path / "Corefile"
+    path.write_text(corefile(kubeconfig))
+    pidfile = tmp_path / "k8sgw.pid"
+    with trio.fail_after(30):
+        proc = await trio.lowlevel.open_process(
+            [PYTHON, "-m", "k8sgw", "-conf", str(path), "-dns.port", "0", "-pidfile", str(pidfile)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            out = Lines(proc.stdout)
+            m = await out.until(r"^foo\.org\.:(\d+)$")  # as coredns prints its server blocks
+            port = int(m.group(1))
+            await out.until(r"^k8sgw-")
+            assert pidfile.read_text().strip() == str(proc.pid)
+            # A second k8sgw on the same port says which listener and address, as coredns does.
+            second = run_cli("-conf", str(path), "-dns.port", str(port), "-quiet")
+            assert second.returncode == 1
+            assert f"k8sgw: listen tcp 127.0.0.1:{port}: address already in use" in second.stderr
+            assert "Errno" not in second.stderr and second.stdout == ""
+            proc.send_signal(signal.SIGTERM)
+            assert await proc.wait() == 0
+            assert not pidfile.exists()
+        finally:
+            proc.kill()
+            await proc.wait()
