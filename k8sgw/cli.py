@@ -113,14 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         trio.run(partial(run, cfg, quiet=args.quiet, pidfile=args.pidfile))
     except* (K8sgwError, OSError) as group:  # bad credentials, a port in use, a forwarding loop
-        fatal.extend(_leaves(group))
+        fatal.extend(leaves(group))
     for exc in fatal:
         print(f"k8sgw: {exc}", file=sys.stderr)
     return 1 if fatal else 0
 
 
-def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
-    return [leaf for exc in group.exceptions for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])]
+def leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    """The exceptions in a (nested) ExceptionGroup."""
+    return [leaf for exc in group.exceptions for leaf in (leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])]
 
 
 def setup_logging(level: str) -> None:

@@ -208,3 +208,38 @@ async def test_quiet_pidfile_and_a_taken_port(kubeconfig, tmp_path):
         finally:
             proc.kill()
             await proc.wait()
+
+
+async def test_k8sgw_dev_for_another_zone_and_started_twice(tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    with trio.fail_after(60):
+        proc = await trio.lowlevel.open_process(
+            [PYTHON, "-m", "k8sgw.devrun", "--dns-port", "0", "--zone", "example.com", "--kubeconfig-out", str(kubeconfig)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        try:
+            lines = Lines(proc.stdout)
+            port = int((await lines.until(r"serves example\.com on 127\.0\.0\.1 port (\d+)")).group(1))
+            hint = (await lines.until(r"kubectl .* apply -f (\S+)")).group(1)
+            await lines.until(r"^example\.com:(\d+) \{")
+            assert lines.seen[-1] == f"example.com:{port} {{"  # the Corefile shows the port it serves
+            assert "foo.org" not in "\n".join(line for line in lines.seen if "kubeapi" not in line)
+            assert "example.com" in Path(hint).read_text()
+            await lines.seen_or_until("ready: every watched kind has synced")
+            addr = ("127.0.0.1", port)
+            assert addresses(await query(addr, "myservicea.example.com.")) == ["192.0.2.10"]
+            before = kubeconfig.read_text()
+            # A second one on the same port: one line, and the first one's kubeconfig is left alone.
+            second = subprocess.run(
+                [PYTHON, "-m", "k8sgw.devrun", "--dns-port", str(port), "--kubeconfig-out", str(kubeconfig)],
+                capture_output=True, text=True, timeout=60,
+            )
+            assert second.returncode == 1
+            assert second.stderr.splitlines() == [second.stderr.strip()]
+            assert f"listen tcp 127.0.0.1:{port}: address already in use" in second.stderr
+            assert kubeconfig.read_text() == before
+            proc.send_signal(signal.SIGINT)
+            assert await proc.wait() == 0
+        finally:
+            proc.kill()
+            await proc.wait()
