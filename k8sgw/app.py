@@ -22,7 +22,8 @@ import gc
 import logging
 import random
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import NoReturn, TypeVar
@@ -40,10 +41,10 @@ from k8sgw.dnsserver.wire import Handler, Handlers
 from k8sgw.errors import ConfigError
 from k8sgw.generation import Address, Generation, open_generation
 from k8sgw.kubeapi.watch import RetryPolicy
-from k8sgw.ops.endpoints import metrics_enabled
+from k8sgw.ops.endpoints import metrics_enabled, probe_health
 from k8sgw.ops.http import RouteTable, listen_error, open_ops_listeners, serve_ops_listeners
 from k8sgw.ops.instrument import instrument, needs_instrumenting
-from k8sgw.ops.metrics import Metrics
+from k8sgw.ops.metrics import Metrics, server_label
 from k8sgw.ops.reload import watch_corefile
 from k8sgw.records.store import RecordStore
 
@@ -94,8 +95,8 @@ async def serve(
         LoopDetectedError: `loop` saw a forwarded query come back.
     """
     draining = draining if draining is not None else trio.Event()
-    async with trio.open_nursery() as nursery:
-        runtime = _Runtime(nursery, draining, tcp_limits, watch_policy or RetryPolicy())
+    async with _counting_panics() as metrics, trio.open_nursery() as nursery:
+        runtime = _Runtime(nursery, metrics, draining, tcp_limits, watch_policy or RetryPolicy())
         runtime.commit(await runtime.prepare(cfg, wait_synced=False))
         task_status.started(runtime.bound())
         del task_status  # trio keeps the started value there: the first generation's stores
@@ -167,7 +168,12 @@ class _Runtime:
     """The listeners and the current generation, across reloads."""
 
     def __init__(
-        self, nursery: trio.Nursery, draining: trio.Event, tcp_limits: TcpLimits | None, watch_policy: RetryPolicy
+        self,
+        nursery: trio.Nursery,
+        metrics: Metrics,
+        draining: trio.Event,
+        tcp_limits: TcpLimits | None,
+        watch_policy: RetryPolicy,
     ) -> None:
         self.nursery = nursery
         self.draining = draining
@@ -175,7 +181,7 @@ class _Runtime:
         self.watch_policy = watch_policy
         # One registry for the process, so counters survive reloads; a generation whose Corefile
         # has no `prometheus` neither counts queries nor serves it.
-        self.metrics = Metrics()
+        self.metrics = metrics
         self.listeners: dict[Address, _Listener] = {}
         self.ops: dict[Address, _OpsListener] = {}
         self.running: _Running | None = None
@@ -233,14 +239,21 @@ class _Runtime:
             if ops_listener is None:
                 sockets = prepared.ops_sockets[address]
                 ops_listener = _OpsListener(tuple(s.socket.getsockname()[:2] for s in sockets))
-                self.nursery.start_soon(_serve_ops, ops_listener, sockets)
+                self.nursery.start_soon(_serve_ops, ops_listener, sockets, self.metrics)
                 logger.info("serving %s on %s port %d", " ".join(routes), *ops_listener.bound[0])
             ops_listener.routes.routes = routes
             ops[address] = ops_listener
         _close_unless_kept(self.listeners.values(), listeners.values())
         _close_unless_kept(self.ops.values(), ops.values())
         self.listeners, self.ops = listeners, ops
-        self.metrics.report(generation.reported)
+        bound = {a: ln.udp_address for a, ln in listeners.items()}
+        for address, cache in generation.caches:
+            cache.server = server_label(*bound.get(address, address))
+        self.metrics.report(
+            generation.reported,
+            (cache for _, cache in generation.caches),
+            ((server_label(*bound.get(a, a)), zone, name) for a, zone, name in generation.plugins),
+        )
         old, self.running = self.running, prepared.running
         if old is not None:
             old.scope.cancel()
@@ -322,6 +335,18 @@ class _Runtime:
                 running.done.set()
 
 
+@asynccontextmanager
+async def _counting_panics() -> AsyncIterator[Metrics]:
+    """The process's Metrics, counting what k8sgw's loggers report with a traceback meanwhile."""
+    metrics = Metrics()
+    ours = logging.getLogger("k8sgw")
+    ours.addHandler(metrics.panics)
+    try:
+        yield metrics
+    finally:
+        ours.removeHandler(metrics.panics)
+
+
 def _reclaim_ended_generation() -> None:
     """Hand an ended generation's memory back to the collector, in one pause per reload.
 
@@ -384,10 +409,12 @@ async def _serve_listener(listener: _Listener, udp_sock, tcp_sock, limits: TcpLi
         tcp_sock.close()
 
 
-async def _serve_ops(listener: _OpsListener, sockets: list[trio.SocketListener]) -> None:
+async def _serve_ops(listener: _OpsListener, sockets: list[trio.SocketListener], metrics: Metrics) -> None:
     try:
         with listener.scope:
-            await serve_ops_listeners(sockets, listener.routes)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve_ops_listeners, sockets, listener.routes)
+                nursery.start_soon(probe_health, listener.bound[0], listener.routes, metrics)
     finally:
         for s in sockets:
             s.socket.close()

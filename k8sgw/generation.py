@@ -33,7 +33,7 @@ from k8sgw.kubeapi.kubeconfig import resolve_connection
 from k8sgw.kubeapi.watch import RetryPolicy, Watch, WatchObserver, watch_forever
 from k8sgw.ops.endpoints import routes_for
 from k8sgw.ops.http import Route
-from k8sgw.ops.metrics import Metrics, StoreMetrics
+from k8sgw.ops.metrics import CacheMetrics, Metrics, StoreMetrics, server_label
 from k8sgw.records.store import RecordStore, ZoneSettings
 
 __all__ = ["Address", "Generation", "open_generation"]
@@ -53,6 +53,9 @@ class Generation:
         views: listening address (from the Corefile; port 0 = any) → the blocks it serves.
         ops_routes: ops address (host, port) → path → route (/health, /ready, /metrics).
         reported: the stores' metrics, reported from the moment the generation serves.
+        caches: the `cache` directives' metrics, reported likewise, with the listening address
+            whose bound address names them.
+        plugins: (listening address, zone, directive) for each directive of each block.
         serving: set once listeners answer with this generation (loop probes wait for it).
     """
 
@@ -61,6 +64,8 @@ class Generation:
     views: Mapping[Address, View]
     ops_routes: Mapping[Address, Mapping[str, Route]]
     reported: tuple[StoreMetrics, ...]
+    caches: tuple[tuple[Address, CacheMetrics], ...] = ()
+    plugins: tuple[tuple[Address, str, str], ...] = ()
     serving: trio.Event = field(default_factory=trio.Event)
 
     async def wait_synced(self) -> None:
@@ -92,6 +97,8 @@ async def open_generation(
         loop = LoopDetector()
         stores: list[RecordStore] = []
         reported: list[StoreMetrics] = []
+        caches: list[tuple[Address, CacheMetrics]] = []
+        plugins: list[tuple[Address, str, str]] = []
         blocks: list[tuple[int, tuple[str, ...], Block]] = []
         probes: list[tuple[Forwarder, dns.name.Name]] = []
         for server in cfg.servers:
@@ -105,7 +112,14 @@ async def open_generation(
                 stores.append(store)
                 reported.append(store_metrics)
                 authority = Authority(settings, store, _names(gw.fallthrough))
-            forwarder = _forwarder(server, loop)
+            forwarder = _forwarder(server, loop, metrics, caches)
+            names = (["k8s_gateway"] if server.gateway else []) + list(server.plugins)
+            plugins.extend(
+                ((host, key.port), key.zone, name)
+                for host in server.bind or (ALL_ADDRESSES,)
+                for key in server.keys
+                for name in names
+            )
             for port in sorted({key.port for key in server.keys}):
                 zones = tuple(dns.name.from_text(k.zone) for k in server.keys if k.port == port)
                 blocks.append((port, server.bind, Block(zones, authority, forwarder, server.loadbalance, server.log)))
@@ -117,6 +131,8 @@ async def open_generation(
             _views(blocks),
             routes_for(cfg, stores=tuple(stores), metrics=metrics, draining=draining),
             tuple(reported),
+            tuple(caches),
+            tuple(plugins),
         )
         if probes:
             nursery.start_soon(_detect_loops, loop, probes, generation.serving)
@@ -139,11 +155,19 @@ def _names(zones: tuple[str, ...] | None) -> tuple[dns.name.Name, ...] | None:
     return None if zones is None else tuple(dns.name.from_text(z) for z in zones)
 
 
-def _forwarder(server: ServerBlock, loop: LoopDetector) -> Forwarder | None:
+def _forwarder(
+    server: ServerBlock, loop: LoopDetector, metrics: Metrics, caches: list[tuple[Address, CacheMetrics]]
+) -> Forwarder | None:
     if server.forward is None:
         return None
-    cache = ResponseCache(server.cache) if server.cache is not None else None
-    return Forwarder(server.forward, cache=cache, loop=loop if server.loop else None)
+    cache = None
+    if server.cache is not None:
+        # Labelled by the block's first listening address (app.py names it by its bound port).
+        address = (server.bind[0] if server.bind else ALL_ADDRESSES, server.keys[0].port)
+        counted = metrics.cache_metrics(server_label(*address), server.cache.zones or server.zones)
+        cache = counted.cache = ResponseCache(server.cache, observer=counted)
+        caches.append((address, counted))
+    return Forwarder(server.forward, cache=cache, loop=loop if server.loop else None, observer=metrics.forward)
 
 
 async def _detect_loops(

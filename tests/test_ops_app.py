@@ -220,3 +220,32 @@ async def test_reload_to_a_taken_ops_port_keeps_everything_serving(nursery, kube
                 assert (await http.get(url(bound, "/ready"))).status_code == 200
                 metrics = (await http.get(url(bound, "/metrics"))).text
     assert "coredns_reload_failed_total 1.0" in metrics
+
+
+async def test_the_metrics_coredns_dashboards_read(nursery, kubeconfig):
+    from tests.dnsserver.test_forward import Upstream_
+
+    up = Upstream_("www.example.net. 60 IN A 198.51.100.1", zones=("example.net.",))
+    host, port = await up.start(nursery)
+    text = ops_corefile(kubeconfig, extra=f"forward example.net {host}:{port}\n    cache 30 example.net")
+    bound = await start_k8sgw(nursery, text.replace("foo.org {", "foo.org example.net {", 1))
+    addr = bound.udp[0]
+    async with httpx.AsyncClient() as http:
+        with trio.fail_after(10):
+            await bound.stores[0].wait_until(lambda m: m.ready)
+            for _ in range(3):  # one miss and upstream exchange, then two cache hits
+                assert addresses(await query(addr, "www.example.net.")) == ["198.51.100.1"]
+            metrics = (await http.get(url(bound, "/metrics"))).text
+    server = f'server="dns://127.0.0.1:{addr[1]}"'
+    for name in ("k8s_gateway", "forward", "cache", "prometheus", "log", "health", "ready"):
+        assert f'coredns_plugin_enabled{{name="{name}",{server},zone="foo.org."}} 1.0' in metrics
+    assert f'coredns_cache_hits_total{{{server},type="success",zones="example.net."}} 2.0' in metrics
+    assert f'coredns_cache_misses_total{{{server},zones="example.net."}} 1.0' in metrics
+    assert f'coredns_cache_requests_total{{{server},zones="example.net."}} 3.0' in metrics
+    assert f'coredns_cache_entries{{{server},type="success",zones="example.net."}} 1.0' in metrics
+    to = f'to="{host}:{port}"'
+    assert f"coredns_forward_requests_total{{{to}}} 1.0" in metrics
+    assert f'coredns_forward_responses_total{{rcode="NOERROR",{to}}} 1.0' in metrics
+    assert f'coredns_forward_request_duration_seconds_count{{rcode="NOERROR",{to}}} 1.0' in metrics
+    assert "coredns_panics_total 0.0" in metrics and "coredns_reload_failed_total 0.0" in metrics
+    assert "coredns_health_request_failures_total 0.0" in metrics

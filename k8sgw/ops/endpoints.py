@@ -26,6 +26,7 @@ __all__ = [
     "lameduck_seconds",
     "metrics_enabled",
     "metrics_route",
+    "probe_health",
     "ready_route",
     "routes_for",
     "serve_endpoints",
@@ -146,3 +147,37 @@ async def serve_endpoints(
         task_status.started({path: tuple(addresses) for path, addresses in bound.items()})
         await trio.sleep_forever()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+HEALTH_PROBE_INTERVAL = 1.0
+"""Seconds between two of k8sgw's own /health requests (CoreDNS's health plugin asks once a second)."""
+
+
+async def probe_health(
+    address: tuple[str, int], routes: Mapping[str, Route], metrics: Metrics, *, interval: float = HEALTH_PROBE_INTERVAL
+) -> NoReturn:
+    """Ask our own /health at `address` every `interval` seconds while `routes` has it, and tell
+    `metrics` how long the answer took: a slow answer means the process is too busy to serve.
+
+    Each probe is one HTTP/1.0 request on a new connection, with `interval` to complete.
+    """
+    host, port = address
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+    request = f"GET {HEALTH_PATH} HTTP/1.0\r\nHost: k8sgw\r\n\r\n".encode()
+    while True:
+        await trio.sleep(interval)
+        if HEALTH_PATH not in routes:
+            continue
+        started = trio.current_time()
+        ok = False
+        with trio.move_on_after(interval):
+            try:
+                async with await trio.open_tcp_stream(host, port) as stream:
+                    await stream.send_all(request)
+                    head = b""
+                    while len(head) < 12 and (chunk := await stream.receive_some(4096)):
+                        head += chunk
+                    ok = head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200"))
+            except OSError:
+                ok = False
+        metrics.health_probed(trio.current_time() - started if ok else None)
