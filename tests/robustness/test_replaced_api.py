@@ -29,10 +29,14 @@ async def test_replaced_api_relists_and_serial_moves_on(nursery, tmp_path, logs)
     for n in range(50):  # the old API's history runs well past anything the new one will reach
         old.apply(ingress("gone", "gone.foo.org", f"192.0.2.{100 + n % 50}"))
     old_api = trio.CancelScope()
+    old_gone = trio.Event()
 
     async def run_old(*, task_status=trio.TASK_STATUS_IGNORED):
-        with old_api:
-            await serve_devapi(old, task_status=task_status)
+        try:
+            with old_api:
+                await serve_devapi(old, task_status=task_status)
+        finally:
+            old_gone.set()  # its socket is closed: the port is free for the new one
 
     url = await nursery.start(run_old)
     port = int(url.rsplit(":", 1)[1])
@@ -41,6 +45,7 @@ async def test_replaced_api_relists_and_serial_moves_on(nursery, tmp_path, logs)
     with trio.fail_after(20):
         before = await store.wait_until(lambda m: m.ready and has("gone.foo.org.", "192.0.2.149")(m))
         old_api.cancel()  # the API goes away ...
+        await old_gone.wait()
         # ... and another comes up at the same address, with fewer objects and low resourceVersions
         new = seeded(bookmark_interval=0.2)
         assert new.resource_version < old.resource_version
