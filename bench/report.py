@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from k8sgw import __version__
 from bench.load import LoadResult, dnsperf_version
 from bench.servers import nsd_version
+from k8sgw import __version__
 from k8sgw.dnsserver.udp import BATCHED_IO
 
 __all__ = ["Check", "Results", "ScaleResult", "machine_facts", "render", "write_json"]

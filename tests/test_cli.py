@@ -198,10 +198,13 @@ async def test_quiet_pidfile_and_a_taken_port(kubeconfig, tmp_path):
             await out.until(r"^k8sgw-")
             assert pidfile.read_text().strip() == str(proc.pid)
             # A second k8sgw on the same port says which listener and address, as coredns does.
-            second = run_cli("-conf", str(path), "-dns.port", str(port), "-quiet")
+            second = await trio.run_process(
+                [PYTHON, "-m", "k8sgw", "-conf", str(path), "-dns.port", str(port), "-quiet"],
+                capture_stdout=True, capture_stderr=True, check=False,
+            )
             assert second.returncode == 1
-            assert f"k8sgw: listen tcp 127.0.0.1:{port}: address already in use" in second.stderr
-            assert "Errno" not in second.stderr and second.stdout == ""
+            assert f"k8sgw: listen tcp 127.0.0.1:{port}: address already in use" in second.stderr.decode()
+            assert b"Errno" not in second.stderr and second.stdout == b""
             proc.send_signal(signal.SIGTERM)
             assert await proc.wait() == 0
             assert not pidfile.exists()
@@ -224,19 +227,20 @@ async def test_k8sgw_dev_for_another_zone_and_started_twice(tmp_path):
             await lines.until(r"^example\.com:(\d+) \{")
             assert lines.seen[-1] == f"example.com:{port} {{"  # the Corefile shows the port it serves
             assert "foo.org" not in "\n".join(line for line in lines.seen if "kubeapi" not in line)
-            assert "example.com" in Path(hint).read_text()
+            assert "example.com" in await trio.Path(hint).read_text()
             await lines.seen_or_until("ready: every watched kind has synced")
             addr = ("127.0.0.1", port)
             assert addresses(await query(addr, "myservicea.example.com.")) == ["192.0.2.10"]
             before = kubeconfig.read_text()
             # A second one on the same port: one line, and the first one's kubeconfig is left alone.
-            second = subprocess.run(
+            second = await trio.run_process(
                 [PYTHON, "-m", "k8sgw.devrun", "--dns-port", str(port), "--kubeconfig-out", str(kubeconfig)],
-                capture_output=True, text=True, timeout=60,
+                capture_stdout=True, capture_stderr=True, check=False,
             )
+            stderr = second.stderr.decode()
             assert second.returncode == 1
-            assert second.stderr.splitlines() == [second.stderr.strip()]
-            assert f"listen tcp 127.0.0.1:{port}: address already in use" in second.stderr
+            assert stderr.splitlines() == [stderr.strip()]
+            assert f"listen tcp 127.0.0.1:{port}: address already in use" in stderr
             assert kubeconfig.read_text() == before
             proc.send_signal(signal.SIGINT)
             assert await proc.wait() == 0
