@@ -3,9 +3,9 @@
 For each server block with k8s_gateway: a RecordStore (the indexer) fed by one watcher per kind it
 needs, over an API client of its own; forwarders (and their caches and loop probes); the View of
 server blocks each listening address serves; the routes each ops address serves. Leaving the
-context cancels the watchers, closes the clients and stops reporting the stores, so nothing of a
-replaced generation outlives it. Listening sockets are not a generation's: app.py keeps them
-across reloads and points them at the current generation.
+context cancels the watchers and closes the clients, so nothing of a replaced generation outlives
+it (what metrics report is replaced when the next one is committed). Listening sockets are not a
+generation's: app.py keeps them across reloads and points them at the current generation.
 """
 
 from __future__ import annotations
