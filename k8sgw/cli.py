@@ -24,7 +24,7 @@ import trio
 
 from k8sgw import __version__
 from k8sgw.config import SUPPORTED_DIRECTIVES, SUPPORTED_RESOURCES, Config, load
-from k8sgw.errors import ConfigError, K8sgwError
+from k8sgw.errors import ConfigError, K8sgwError, cap_echoed
 
 if TYPE_CHECKING:  # the network stack is imported only when serving (see run)
     from k8sgw.app import Bound
@@ -43,11 +43,7 @@ class _Parser(argparse.ArgumentParser):
         return []
 
     def error(self, message: str) -> NoReturn:
-        self.exit(1, f"{self.prog}: {_cap(message)}\nRun '{self.prog} -help' for the flags.\n")
-
-
-def _cap(text: str) -> str:
-    return str(ConfigError(text)).removeprefix("<config>: ")  # the same cap on echoed input
+        self.exit(1, f"{self.prog}: {cap_echoed(message)}\nRun '{self.prog} -help' for the flags.\n")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -184,7 +180,7 @@ def _write_pidfile(path: str) -> None:
         with open(path, "w", encoding="ascii") as f:  # noqa: ASYNC230 - a few bytes, once
             f.write(f"{os.getpid()}\n")
     except OSError as exc:
-        raise ConfigError(f"-pidfile: cannot write {path}: {exc.strerror or exc}") from exc
+        raise K8sgwError(f"-pidfile: cannot write {path}: {exc.strerror or exc}") from exc
 
 
 async def _remove_at_exit(path: str) -> None:

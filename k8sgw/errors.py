@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ConfigError", "K8sgwError"]
+__all__ = ["MAX_ECHOED", "ConfigError", "K8sgwError", "cap_echoed"]
 
 
 class K8sgwError(Exception):
@@ -23,7 +23,7 @@ class ConfigError(K8sgwError):
     """
 
     def __init__(self, message: str, *, filename: str | None = None, line: int | None = None) -> None:
-        message = _cap_words(message)
+        message = cap_echoed(message)
         self.message = message
         self.filename = filename
         self.line = line
@@ -40,5 +40,6 @@ MAX_ECHOED = 200
 _LONG_WORD = re.compile(r"[^\s\"]{" + str(MAX_ECHOED + 1) + ",}")
 
 
-def _cap_words(message: str) -> str:
+def cap_echoed(message: str) -> str:
+    """`message` with every word longer than MAX_ECHOED characters cut short, saying how long it was."""
     return _LONG_WORD.sub(lambda m: f"{m.group(0)[:MAX_ECHOED]}...({len(m.group(0))} characters)", message)
