@@ -249,3 +249,25 @@ async def test_the_metrics_coredns_dashboards_read(nursery, kubeconfig):
     assert f'coredns_forward_request_duration_seconds_count{{rcode="NOERROR",{to}}} 1.0' in metrics
     assert "coredns_panics_total 0.0" in metrics and "coredns_reload_failed_total 0.0" in metrics
     assert "coredns_health_request_failures_total 0.0" in metrics
+
+
+async def test_reload_swaps_the_routes_of_an_ops_listener_it_keeps(nursery, kubeconfig, tmp_path):
+    path = tmp_path / "Corefile"
+    path.write_text(ops_corefile(kubeconfig, extra="reload 2s 0s"))
+    reloaded = trio.Event()
+    bound = await start_from_file(nursery, path, reloaded=lambda b: reloaded.set())
+    (health,) = bound.endpoints["/health"]
+    async with httpx.AsyncClient() as http:
+        with trio.fail_after(30):
+            await bound.stores[0].wait_until(lambda m: m.ready)
+            assert (await http.get(url(bound, "/metrics"))).status_code == 200
+            # The same ops address (its port pinned now), without prometheus.
+            path.write_text(
+                ops_corefile(kubeconfig, extra="reload 2s 0s")
+                .replace("127.0.0.1:0", f"127.0.0.1:{health[1]}")
+                .replace(f"prometheus 127.0.0.1:{health[1]}", "")
+            )
+            await reloaded.wait()
+            assert (await http.get(url(bound, "/metrics"))).status_code == 404
+            assert (await http.get(url(bound, "/health"))).status_code == 200
+            assert (await http.get(url(bound, "/ready"))).status_code == 200
