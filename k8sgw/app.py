@@ -1,55 +1,56 @@
-"""The root nursery: wiring only.
+"""The root nursery: listeners, and the generation they answer with.
 
-A *generation* is what one Corefile builds: for each server block with k8s_gateway, a RecordStore
-(the indexer) fed by one watcher per kind it needs; forwarders; the View of server blocks each
-listening address serves. *Listeners* (a UDP and a TCP socket per address) outlive generations:
-`reload` builds the next generation beside the running one, waits until its watches have synced,
-then swaps each listener's handler in one assignment and cancels the old generation, so no query
-is dropped. Nothing here owns data; it only connects the owners.
+A *generation* (generation.py) is everything one Corefile starts: stores and their watchers,
+forwarders, the View of server blocks each address serves, the routes of each ops address.
+*Listeners* outlive generations: a UDP and a TCP socket per DNS address, and the HTTP sockets of
+each health/ready/metrics address. A reload is two-phase:
+
+    prepare(cfg)   start the new generation, bind every socket it needs that is not open yet,
+                   wait until its watches have synced; any failure closes what it opened and
+                   changes nothing
+    commit(ready)  synchronous, no await that can fail: swap each listener's handlers (DNS) or
+                   routes (ops) in one assignment, start serving the new sockets, close those
+                   the new Corefile no longer names, cancel the old generation
+
+so no query is dropped and a failed reload leaves the running configuration serving. Nothing here
+owns data; it only connects the owners.
 """
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import logging
 import random
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack
+import socket
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, NoReturn
+from typing import NoReturn, TypeVar
 
-import dns.name
 import trio
 
-from k8sgw.config import Config, GatewayConfig, ServerBlock, parse_corefile
-from k8sgw.dnsserver.answer import Authority, Block, View
-from k8sgw.dnsserver.cache import ResponseCache
+from k8sgw.config import Config, parse_corefile
+from k8sgw.config.ops import ReloadConfig
+from k8sgw.dnsserver.answer import View
 from k8sgw.dnsserver.fastpath import FastPath
-from k8sgw.dnsserver.forward import Forwarder, LoopDetectedError, LoopDetector
-from k8sgw.dnsserver.sockets import ALL_ADDRESSES, bind_dns_sockets
+from k8sgw.dnsserver.sockets import bind_dns_sockets
 from k8sgw.dnsserver.tcp import TcpLimits, serve_tcp
 from k8sgw.dnsserver.udp import serve_udp
 from k8sgw.dnsserver.wire import Handler, Handlers
 from k8sgw.errors import ConfigError
-from k8sgw.kubeapi.client import KubeClient
-from k8sgw.kubeapi.events import KubeEvent
-from k8sgw.kubeapi.kinds import KINDS
-from k8sgw.kubeapi.kubeconfig import resolve_connection
-from k8sgw.kubeapi.watch import RetryPolicy, watch_forever
-from k8sgw.ops.endpoints import metrics_enabled, serve_endpoints
+from k8sgw.generation import Address, Generation, open_generation
+from k8sgw.kubeapi.watch import RetryPolicy
+from k8sgw.memory import reclaim_ended_generation
+from k8sgw.ops.endpoints import metrics_enabled, probe_health
+from k8sgw.ops.http import RouteTable, listen_error, open_ops_listeners, serve_ops_listeners
 from k8sgw.ops.instrument import instrument, needs_instrumenting
-from k8sgw.ops.metrics import Metrics
+from k8sgw.ops.metrics import Metrics, server_label
 from k8sgw.ops.reload import watch_corefile
-from k8sgw.records.store import RecordStore, ZoneSettings
+from k8sgw.records.store import RecordStore
 
 __all__ = ["Bound", "serve"]
 
 logger = logging.getLogger(__name__)
-
-Address = tuple[str, int]
 
 # A reloaded Corefile whose watches have not all synced by then is dropped (logged) and the
 # running one kept: swapping in a generation that answers SERVFAIL would be worse than waiting.
@@ -90,17 +91,16 @@ async def serve(
 
     Raises:
         KubeconfigError: a k8s_gateway block has no usable credentials (before anything is bound).
-        OSError: a listen address cannot be bound.
+        ListenError: a listen address cannot be bound (an OSError naming the protocol and address).
         LoopDetectedError: `loop` saw a forwarded query come back.
     """
     draining = draining if draining is not None else trio.Event()
-    runtime = _Runtime(draining, tcp_limits, watch_policy or RetryPolicy())
-    async with trio.open_nursery() as nursery:
-        runtime.nursery = nursery
-        generation = await runtime.start_generation(cfg)
-        await runtime.switch_to(generation)
+    async with _counting_panics() as metrics, trio.open_nursery() as nursery:
+        runtime = _Runtime(nursery, metrics, draining, tcp_limits, watch_policy or RetryPolicy())
+        runtime.commit(await runtime.prepare(cfg, wait_synced=False))
         task_status.started(runtime.bound())
-        reload = next((r for s in cfg.servers if (r := s.plugin("reload")) is not None), None)
+        del task_status  # trio keeps the started value there: the first generation's stores
+        reload = next((s.reload for s in cfg.servers if s.reload is not None), None)
         if reload is None:
             await trio.sleep_forever()
         await runtime.follow_corefile(cfg, reload, reloaded or (lambda bound: None))
@@ -109,137 +109,161 @@ async def serve(
 
 @dataclass
 class _Listener:
-    """One listening address: its sockets' servers, and the handlers they call (swapped on reload)."""
+    """One DNS listening address: its sockets' servers, and the handlers they call (swapped on reload)."""
 
     udp_address: Address
     tcp_address: Address
-    scope: trio.CancelScope
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     handlers: Handlers = field(default_factory=Handlers)
+
+    def addresses(self) -> tuple[Address, ...]:
+        return (self.udp_address,)
 
 
 @dataclass
-class _Generation:
-    """What one Corefile builds: stores and their watchers, forwarders, a View per address."""
+class _OpsListener:
+    """One ops HTTP address: its servers, and the routes they look up per request."""
 
-    cfg: Config
+    bound: tuple[Address, ...]
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    routes: RouteTable = field(default_factory=RouteTable)
+
+    def addresses(self) -> tuple[Address, ...]:
+        return self.bound
+
+
+_L = TypeVar("_L", _Listener, _OpsListener)
+
+
+@dataclass
+class _Running:
+    """A generation started in its own task; cancelling `scope` ends it and all it started."""
+
+    generation: Generation
     scope: trio.CancelScope
-    stores: tuple[RecordStore, ...]
-    views: dict[Address, View]
-    serving: trio.Event = field(default_factory=trio.Event)
-    """Set once its listeners answer with it (loop probes wait for that)."""
+    done: trio.Event = field(default_factory=trio.Event)
+    """Set once everything the generation started has ended."""
+
+
+@dataclass
+class _Prepared:
+    """A generation ready to serve, and the sockets bound for it that no listener holds yet."""
+
+    running: _Running
+    dns_sockets: dict[Address, tuple[trio.socket.SocketType, trio.socket.SocketType]]
+    ops_sockets: dict[Address, list[trio.SocketListener]]
+
+    def close(self) -> None:
+        """Undo prepare(): close the new sockets and end the generation."""
+        for udp_sock, tcp_sock in self.dns_sockets.values():
+            udp_sock.close()
+            tcp_sock.close()
+        for listeners in self.ops_sockets.values():
+            for listener in listeners:
+                listener.socket.close()
+        self.running.scope.cancel()
 
 
 class _Runtime:
-    """The listeners, the current generation and the ops endpoints, across reloads."""
+    """The listeners and the current generation, across reloads."""
 
-    def __init__(self, draining: trio.Event, tcp_limits: TcpLimits | None, watch_policy: RetryPolicy) -> None:
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        metrics: Metrics,
+        draining: trio.Event,
+        tcp_limits: TcpLimits | None,
+        watch_policy: RetryPolicy,
+    ) -> None:
+        self.nursery = nursery
         self.draining = draining
         self.tcp_limits = tcp_limits
         self.watch_policy = watch_policy
         # One registry for the process, so counters survive reloads; a generation whose Corefile
         # has no `prometheus` neither counts queries nor serves it.
-        self.metrics = Metrics()
-        self.nursery: trio.Nursery = None  # type: ignore[assignment]
+        self.metrics = metrics
         self.listeners: dict[Address, _Listener] = {}
-        self.generation: _Generation | None = None
-        self.endpoints: Mapping[str, tuple[Address, ...]] = {}
-        self._endpoints_scope: trio.CancelScope | None = None
+        self.ops: dict[Address, _OpsListener] = {}
+        self.running: _Running | None = None
 
-    async def start_generation(self, cfg: Config) -> _Generation:
-        # Credentials first: a bad kubeconfig fails before anything is started.
-        connections = {id(b.gateway): _connection(b.gateway) for b in cfg.servers if b.gateway}
-        return await self.nursery.start(self._run_generation, cfg, connections)
+    # -- the two phases ---------------------------------------------------------------------------
 
-    async def _run_generation(self, cfg: Config, connections, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        with trio.CancelScope() as scope:
-            async with AsyncExitStack() as stack:
-                # Clients first, so they close only after the nursery has ended every watcher.
-                clients = {k: await stack.enter_async_context(KubeClient(c)) for k, c in connections.items()}
-                nursery = await stack.enter_async_context(trio.open_nursery())
-                loop = LoopDetector()
-                stores: list[RecordStore] = []
-                blocks: list[tuple[int, tuple[str, ...], Block]] = []
-                probes: list[tuple[Forwarder, dns.name.Name]] = []
-                for server in cfg.servers:
-                    authority = None
-                    if server.gateway is not None:
-                        gw = server.gateway
-                        settings = ZoneSettings.from_config(gw)
-                        store = RecordStore(settings, gw.resources, on_list_applied=_after_list)
-                        observer = self.metrics.track_store(store.kinds, store)
-                        _start_indexer(nursery, store, clients[id(gw)], self.watch_policy, observer)
-                        stores.append(store)
-                        authority = Authority(settings, store, _names(gw.fallthrough))
-                    forwarder = _forwarder(server, loop)
-                    for port in sorted({key.port for key in server.keys}):
-                        zones = tuple(dns.name.from_text(k.zone) for k in server.keys if k.port == port)
-                        block = Block(
-                            zones, authority, forwarder, server.plugin("loadbalance") is not None, server.plugin("log")
-                        )
-                        blocks.append((port, server.bind, block))
-                        if forwarder is not None and server.plugin("loop") is not None:
-                            probes.extend((forwarder, zone) for zone in zones)
-                generation = _Generation(cfg, scope, tuple(stores), _views(blocks))
-                if probes:
-                    nursery.start_soon(_detect_loops, loop, probes, generation.serving)
-                task_status.started(generation)
-                await trio.sleep_forever()
-
-    async def switch_to(self, generation: _Generation) -> None:
-        """Serve `generation`: bind new addresses, swap handlers, close addresses it no longer has.
+    async def prepare(self, cfg: Config, *, wait_synced: bool) -> _Prepared:
+        """Start `cfg`'s generation and bind what it needs; changes nothing that serves.
 
         Raises:
-            OSError: a new address cannot be bound; nothing has changed then.
+            ConfigError (KubeconfigError): credentials that cannot be used.
+            ListenError: an address cannot be bound.
+            trio.TooSlowError: `wait_synced` and the watches did not sync in RELOAD_SYNC_TIMEOUT.
         """
-        # A listener asked for port 0 is known by its bound port too, so a reloaded Corefile that
-        # names that port keeps the socket.
-        running = {**{ln.udp_address: ln for ln in self.listeners.values()}, **self.listeners}
-        kept = {a: running[a] for a in generation.views if a in running}
-        sockets = {}
-        try:  # every new address is bound before anything changes, so a failure changes nothing
+        running: _Running = await self.nursery.start(self._run_generation, cfg)
+        prepared = _Prepared(running, {}, {})
+        try:
+            generation = running.generation
+            dns_running = self._by_any_address(self.listeners)
             for address in generation.views:
-                if address not in running:
-                    sockets[address] = await bind_dns_sockets(*address)
-        except OSError:
-            for udp_sock, tcp_sock in sockets.values():
-                udp_sock.close()
-                tcp_sock.close()
+                if address not in dns_running:
+                    prepared.dns_sockets[address] = await _bind_dns(*address)
+            ops_running = self._by_any_address(self.ops)
+            for address in generation.ops_routes:
+                if address not in ops_running:
+                    prepared.ops_sockets[address] = await open_ops_listeners(*address)
+            if wait_synced:
+                with trio.fail_after(RELOAD_SYNC_TIMEOUT):
+                    await generation.wait_synced()
+        except BaseException:
+            prepared.close()
             raise
+        return prepared
+
+    def commit(self, prepared: _Prepared) -> _Running | None:
+        """Serve the prepared generation from now on and end the one before (returned: its
+        `done` is set once it has ended). Synchronous."""
+        generation = prepared.running.generation
         metrics = self.metrics if metrics_enabled(generation.cfg) else None
-        fresh = {
-            a: _Listener(udp.getsockname()[:2], tcp.getsockname()[:2], trio.CancelScope())
-            for a, (udp, tcp) in sockets.items()
-        }
+        dns_running = self._by_any_address(self.listeners)
+        listeners: dict[Address, _Listener] = {}
         for address, view in generation.views.items():
-            listener = kept.get(address) or fresh[address]
-            listener.handlers.udp, listener.handlers.tcp = self._handlers(listener, view, metrics)
-        for address, (udp_sock, tcp_sock) in sockets.items():
-            listener = fresh[address]
-            await self.nursery.start(_serve_listener, listener.scope, udp_sock, tcp_sock, listener, self.tcp_limits)
-            logger.info("serving DNS on %s port %d (udp and tcp)", *listener.udp_address)
-        for listener in self.listeners.values():
-            if all(listener is not k for k in kept.values()):
-                listener.scope.cancel()
-        self.listeners = {**kept, **fresh}
-        old, self.generation = self.generation, generation
-        if old is not None:
-            self.metrics.forget_stores(old.stores)
-            old.scope.cancel()
-        await self._restart_endpoints(generation)
-        generation.serving.set()
-
-    def bound(self) -> Bound:
-        gen = self.generation
-        order = list(gen.views) if gen else []
-        return Bound(
-            tuple(self.listeners[a].udp_address for a in order),
-            tuple(self.listeners[a].tcp_address for a in order),
-            gen.stores if gen else (),
-            self.endpoints,
+            listener = dns_running.get(address)
+            if listener is None:
+                udp_sock, tcp_sock = prepared.dns_sockets[address]
+                listener = _Listener(udp_sock.getsockname()[:2], tcp_sock.getsockname()[:2])
+                self.nursery.start_soon(_serve_listener, listener, udp_sock, tcp_sock, self.tcp_limits)
+                logger.info("serving DNS on %s port %d (udp and tcp)", *listener.udp_address)
+            listener.handlers.udp, listener.handlers.tcp = _handlers(listener, view, metrics)
+            listeners[address] = listener
+        ops_running = self._by_any_address(self.ops)
+        ops: dict[Address, _OpsListener] = {}
+        for address, routes in generation.ops_routes.items():
+            ops_listener = ops_running.get(address)
+            if ops_listener is None:
+                sockets = prepared.ops_sockets[address]
+                ops_listener = _OpsListener(tuple(s.socket.getsockname()[:2] for s in sockets))
+                self.nursery.start_soon(_serve_ops, ops_listener, sockets, self.metrics)
+                logger.info("serving %s on %s port %d", " ".join(routes), *ops_listener.bound[0])
+            ops_listener.routes.routes = routes
+            ops[address] = ops_listener
+        _close_unless_kept(self.listeners.values(), listeners.values())
+        _close_unless_kept(self.ops.values(), ops.values())
+        self.listeners, self.ops = listeners, ops
+        bound = {a: ln.udp_address for a, ln in listeners.items()}
+        for address, cache in generation.caches:
+            cache.server = server_label(*bound.get(address, address))
+        self.metrics.report(
+            generation.reported,
+            (cache for _, cache in generation.caches),
+            ((server_label(*bound.get(a, a)), zone, name) for a, zone, name in generation.plugins),
         )
+        old, self.running = self.running, prepared.running
+        if old is not None:
+            old.scope.cancel()
+        generation.serving.set()
+        return old
 
-    async def follow_corefile(self, cfg: Config, reload, reloaded: Callable[[Bound], None]) -> NoReturn:
-        """`reload`: apply each changed Corefile that parses and syncs; otherwise keep the running one."""
+    # -- reload -----------------------------------------------------------------------------------
+
+    async def follow_corefile(self, cfg: Config, reload: ReloadConfig, reloaded: Callable[[Bound], None]) -> NoReturn:
+        """`reload`: apply each changed Corefile that parses, binds and syncs; otherwise keep the running one."""
         path = cfg.filename
         with open(path, encoding="utf-8") as f:  # noqa: ASYNC230 - once, a few hundred bytes
             text = f.read()
@@ -247,154 +271,142 @@ class _Runtime:
             async for text in changes:
                 try:
                     new_cfg = parse_corefile(text, filename=path, default_port=_default_port(cfg))
-                    generation = await self.start_generation(new_cfg)
-                except ConfigError as exc:
-                    logger.error("reload: %s; keeping the running configuration", exc)
+                    prepared = await self.prepare(new_cfg, wait_synced=True)
+                except (ConfigError, OSError) as exc:
+                    self._reload_failed(str(exc))
                     continue
-                with trio.move_on_after(RELOAD_SYNC_TIMEOUT) as waited:
-                    for store in generation.stores:
-                        await store.wait_until(lambda m: m.ready)
-                if waited.cancelled_caught:
-                    logger.error(
-                        "reload: the new configuration did not sync within %.0fs; keeping the running one",
-                        RELOAD_SYNC_TIMEOUT,
-                    )
-                    generation.scope.cancel()
+                except trio.TooSlowError:
+                    self._reload_failed(f"the new configuration did not sync within {RELOAD_SYNC_TIMEOUT:.0f}s")
                     continue
-                try:
-                    await self.switch_to(generation)
-                except OSError as exc:
-                    logger.error("reload: %s; keeping the running configuration", exc)
-                    generation.scope.cancel()
-                    continue
+                old = self.commit(prepared)
+                del prepared  # from now on self.running is the one reference to the generation
+                if old is not None:
+                    await old.done.wait()
+                    del old
+                    reclaim_ended_generation()
                 logger.info("reload: %s applied", path)
                 reloaded(self.bound())
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _reload_failed(self, why: str) -> None:
+        logger.error("reload: %s; keeping the running configuration", why)
+        self.metrics.reload_failed()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def bound(self) -> Bound:
+        generation = self.running.generation if self.running else None
+        order = list(generation.views) if generation else []
+        endpoints: dict[str, list[Address]] = {}
+        for listener in self.ops.values():
+            for path in listener.routes:
+                endpoints.setdefault(path, []).append(listener.bound[0])
+        return Bound(
+            tuple(self.listeners[a].udp_address for a in order),
+            tuple(self.listeners[a].tcp_address for a in order),
+            generation.stores if generation else (),
+            {path: tuple(addresses) for path, addresses in endpoints.items()},
+        )
+
     @staticmethod
-    def _handlers(listener: _Listener, view: View, metrics: Metrics | None) -> tuple[Handler, Handler]:
-        fast = FastPath(view)
-        if not needs_instrumenting(view, metrics):
-            return fast.handle_udp, fast.handle_tcp
-        return (
-            instrument(fast.handle_udp, view, proto="udp", address=listener.udp_address, metrics=metrics),
-            instrument(fast.handle_tcp, view, proto="tcp", address=listener.tcp_address, metrics=metrics),
-        )
+    def _by_any_address(running: dict[Address, _L]) -> dict[Address, _L]:
+        # A listener asked for port 0 is known by its bound port too, so a reloaded Corefile that
+        # names that port keeps the socket.
+        out: dict[Address, _L] = {}
+        for address, listener in running.items():
+            for other in listener.addresses():
+                out[other] = listener
+            out[address] = listener
+        return out
 
-    async def _restart_endpoints(self, generation: _Generation) -> None:
-        # The old endpoints close before the new bind, since they usually share addresses.
-        if self._endpoints_scope is not None:
-            self._endpoints_scope.cancel()
-        self._endpoints_scope = trio.CancelScope()
-        self.endpoints = await self.nursery.start(
-            _run_in_scope,
-            self._endpoints_scope,
-            partial(
-                serve_endpoints,
-                generation.cfg,
-                stores=generation.stores,
-                metrics=self.metrics if metrics_enabled(generation.cfg) else None,
-                draining=self.draining.is_set,
-            ),
-        )
-
-
-async def _run_in_scope(
-    scope: trio.CancelScope, fn: Callable[..., Awaitable[Any]], *, task_status=trio.TASK_STATUS_IGNORED
-) -> None:
-    with scope:
-        await fn(task_status=task_status)
+    async def _run_generation(self, cfg: Config, *, task_status: trio.TaskStatus[_Running]) -> None:
+        running = None
+        try:
+            with trio.CancelScope() as scope:
+                async with open_generation(
+                    cfg, metrics=self.metrics, watch_policy=self.watch_policy, draining=self.draining.is_set
+                ) as generation:
+                    running = _Running(generation, scope)
+                    task_status.started(running)
+                    del generation  # the running generation is referenced from one place: self.running
+                    await trio.sleep_forever()
+        finally:
+            if running is not None:
+                running.done.set()
 
 
-async def _serve_listener(
-    scope: trio.CancelScope, udp_sock, tcp_sock, listener: _Listener, limits, *, task_status=trio.TASK_STATUS_IGNORED
-) -> None:
+@asynccontextmanager
+async def _counting_panics() -> AsyncIterator[Metrics]:
+    """The process's Metrics, counting what k8sgw's loggers report with a traceback meanwhile."""
+    metrics = Metrics()
+    ours = logging.getLogger("k8sgw")
+    ours.addHandler(metrics.panics)
+    try:
+        yield metrics
+    finally:
+        ours.removeHandler(metrics.panics)
+
+
+def _close_unless_kept(old: Iterable[_Listener | _OpsListener], kept: Iterable[_Listener | _OpsListener]) -> None:
+    keep = {id(listener) for listener in kept}
+    for listener in old:
+        if id(listener) not in keep:
+            listener.scope.cancel()
+
+
+def _handlers(listener: _Listener, view: View, metrics: Metrics | None) -> tuple[Handler, Handler]:
+    fast = FastPath(view)
+    if not needs_instrumenting(view, metrics):
+        return fast.handle_udp, fast.handle_tcp
+    return (
+        instrument(fast.handle_udp, view, proto="udp", address=listener.udp_address, metrics=metrics),
+        instrument(fast.handle_tcp, view, proto="tcp", address=listener.tcp_address, metrics=metrics),
+    )
+
+
+async def _bind_dns(host: str, port: int) -> tuple[trio.socket.SocketType, trio.socket.SocketType]:
+    try:
+        return await bind_dns_sockets(host, port)
+    except OSError as exc:
+        raise listen_error(exc, await _taken_protocol(host, port), host, port) from exc
+
+
+async def _taken_protocol(host: str, port: int) -> str:
+    """Which of TCP (bound first) and UDP host:port could not be bound with (asked only after a failure)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with trio.socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as sockets.bind_socket does
+        try:
+            await probe.bind((host, port))
+        except OSError:
+            return "tcp"
+    return "udp"
+
+
+async def _serve_listener(listener: _Listener, udp_sock, tcp_sock, limits: TcpLimits | None) -> None:
     # The servers look the handler up per message, so a reload swaps it under them.
-    with scope:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(serve_udp, udp_sock, listener.handlers)
-            await nursery.start(partial(serve_tcp, limits=limits), tcp_sock, listener.handlers)
-            task_status.started()
+    try:
+        with listener.scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve_udp, udp_sock, listener.handlers)
+                nursery.start_soon(partial(serve_tcp, limits=limits), tcp_sock, listener.handlers)
+    finally:  # also when cancelled before the servers ran (they close their sockets themselves)
+        udp_sock.close()
+        tcp_sock.close()
+
+
+async def _serve_ops(listener: _OpsListener, sockets: list[trio.SocketListener], metrics: Metrics) -> None:
+    try:
+        with listener.scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve_ops_listeners, sockets, listener.routes)
+                nursery.start_soon(probe_health, listener.bound[0], listener.routes, metrics)
+    finally:
+        for s in sockets:
+            s.socket.close()
 
 
 def _default_port(cfg: Config) -> int:
     # Keys written without a port got -dns.port; a reload keeps the ports the running Corefile has.
     ports = {key.port for server in cfg.servers for key in server.keys}
     return ports.pop() if len(ports) == 1 else 53
-
-
-def _views(blocks: list[tuple[int, tuple[str, ...], Block]]) -> dict[Address, View]:
-    """Group server blocks by the address they listen on; each address gets a View of its blocks."""
-    by_address: dict[Address, list[Block]] = defaultdict(list)
-    for port, binds, block in blocks:
-        for host in binds or (ALL_ADDRESSES,):
-            by_address[(host, port)].append(block)
-    return {address: View(group) for address, group in by_address.items()}
-
-
-def _names(zones: tuple[str, ...] | None) -> tuple[dns.name.Name, ...] | None:
-    return None if zones is None else tuple(dns.name.from_text(z) for z in zones)
-
-
-def _forwarder(server: ServerBlock, loop: LoopDetector) -> Forwarder | None:
-    cfg = server.plugin("forward")
-    if cfg is None:
-        return None
-    cache_cfg = server.plugin("cache")
-    cache = ResponseCache(cache_cfg) if cache_cfg is not None else None
-    return Forwarder(cfg, cache=cache, loop=loop if server.plugin("loop") is not None else None)
-
-
-async def _detect_loops(
-    loop: LoopDetector, probes: list[tuple[Forwarder, dns.name.Name]], serving: trio.Event
-) -> None:
-    """CoreDNS `loop`: send each block a probe through its forwarder; fail if one comes back to us."""
-    await serving.wait()  # a probe sent before our own sockets listen could not come back
-    async with trio.open_nursery() as nursery:
-        for forwarder, zone in probes:
-            nursery.start_soon(forwarder.resolve, loop.new_probe(zone))
-        await loop.detected.wait()
-        raise LoopDetectedError(loop.message)
-
-
-def _connection(gw: GatewayConfig):
-    ref = gw.kubeconfig
-    conn = resolve_connection(ref.path if ref else None, ref.context if ref else None)
-    logger.info("k8s_gateway %s: Kubernetes API %s (%s)", " ".join(gw.zones), conn.base_url, conn.source)
-    return conn
-
-
-def _start_indexer(
-    nursery: trio.Nursery, store: RecordStore, client: KubeClient, policy: RetryPolicy, observer: Any
-) -> None:
-    """One indexer task and one watcher per kind the store needs (`store.kinds`: the enabled
-    resources plus Gateways for routes and EndpointSlices for Services).
-
-    No kind is watched with a server-side labelSelector: `serviceLabelSelectors` are OR-ed, which
-    one API selector cannot say, so the indexer matches them (records/sources.py). One unfiltered
-    watch also keeps the nameserver's own Service visible whatever its labels (DESIGN rule 3), and
-    a Service whose labels change is one MODIFIED, not a DELETED and an ADDED racing on two streams.
-    """
-    events_send, events_recv = trio.open_memory_channel[KubeEvent](0)
-    nursery.start_soon(store.consume, events_recv)
-    with events_send:  # each watcher holds a clone; the original closes here
-        for kind_name in store.kinds:
-            watch = partial(watch_forever, policy=policy, observer=observer)
-            nursery.start_soon(watch, client, KINDS[kind_name], events_send.clone(), name=f"watch {kind_name}")
-
-
-def _after_list(complete: bool) -> None:
-    """Process-wide memory housekeeping after a store applied list pages (RecordStore's hook).
-
-    A large list leaves ~40 long-lived objects per name: gc.freeze() moves them out of the
-    collector's generations, so full collections (which scan every tracked object) neither pause
-    the servers for a second at 50,000 objects nor take a third of the sync while pages arrive.
-    Once a large list is complete, malloc_trim gives the heap its parsed pages used back to the OS
-    (glibc only); without it the process keeps that peak as resident memory for good.
-    """
-    gc.freeze()
-    if complete:
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "K8sgwError"]
+import re
+
+__all__ = ["MAX_ECHOED", "ConfigError", "K8sgwError", "cap_echoed"]
 
 
 class K8sgwError(Exception):
@@ -21,6 +23,7 @@ class ConfigError(K8sgwError):
     """
 
     def __init__(self, message: str, *, filename: str | None = None, line: int | None = None) -> None:
+        message = cap_echoed(message)
         self.message = message
         self.filename = filename
         self.line = line
@@ -28,3 +31,15 @@ class ConfigError(K8sgwError):
         if line is not None:
             where = f"{where}:{line}"
         super().__init__(f"{where}: {message}")
+
+
+MAX_ECHOED = 200
+"""Characters of one word an error message repeats from its input; the rest is elided, so a
+50,000-character token in a Corefile gives a short error (paths stay whole)."""
+
+_LONG_WORD = re.compile(r"[^\s\"]{" + str(MAX_ECHOED + 1) + ",}")
+
+
+def cap_echoed(message: str) -> str:
+    """`message` with every word longer than MAX_ECHOED characters cut short, saying how long it was."""
+    return _LONG_WORD.sub(lambda m: f"{m.group(0)[:MAX_ECHOED]}...({len(m.group(0))} characters)", message)

@@ -24,6 +24,7 @@ from k8sgw.devapi.store import DevCluster
 from k8sgw.dnsserver.tcp import TcpLimits
 from k8sgw.kubeapi.watch import RetryPolicy
 from k8sgw.records.recordmap import RecordMap
+from tests.support.faults import Faults
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "k8sgw" / "examples"
 
@@ -46,7 +47,7 @@ def corefile(kubeconfig: Path | str, zone: str = "foo.org", extra: str = "") -> 
 
 @pytest.fixture
 def cluster() -> DevCluster:
-    c = DevCluster()
+    c = DevCluster(faults=Faults)
     c.load_manifests(sorted((EXAMPLES / "seed").glob("*.yaml")))
     return c
 

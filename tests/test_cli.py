@@ -16,6 +16,7 @@ from k8sgw import __version__
 from tests.conftest import EXAMPLES, addresses, corefile, query, tool
 
 PYTHON = sys.executable
+DEV_ZONES = ("example.com", "2.0.192.in-addr.arpa", "8.b.d.0.1.0.0.2.ip6.arpa")
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -147,3 +148,104 @@ def test_dev_runner_help_names_its_defaults():
 def test_missing_corefile_is_a_clear_error(flag, tmp_path):
     out = run_cli(flag, str(tmp_path / "nope"))
     assert out.returncode == 1 and "nope" in out.stderr
+
+
+@pytest.mark.parametrize("flag", ["-h", "-help", "--help"])
+def test_help_is_coredns_spelled_and_names_every_kind(flag):
+    out = run_cli(flag)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    for kind in ("HTTPRoute", "TLSRoute", "GRPCRoute", "Ingress", "LoadBalancer Service", "DNSEndpoint"):
+        assert kind in text
+    for name in ("-conf", "-dns.port", "-pidfile", "-plugins", "-quiet", "-version", "-validate"):
+        assert name in text
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["-v"], "unrecognized arguments: -v"),  # neither -version nor -validate: no abbreviations
+        (["-dns.port", "abc"], 'expected a port from 0 to 65535, got "abc"'),
+        (["-dns.port=70000"], 'got "70000"'),
+        (["-conf"], "expected one argument"),
+        (["-nonsense"], "unrecognized arguments"),
+    ],
+)
+def test_a_bad_command_line_exits_1_with_one_line(args, says):
+    out = run_cli(*args)
+    assert out.returncode == 1
+    assert says in out.stderr.splitlines()[0] and out.stderr.startswith("k8sgw: ")
+    assert "-help" in out.stderr
+
+
+def test_a_huge_flag_value_is_not_echoed_whole():
+    out = run_cli("-dns.port", "9" * 50_000)
+    assert out.returncode == 1 and len(out.stderr) < 1000
+
+
+async def test_quiet_pidfile_and_a_taken_port(kubeconfig, tmp_path):
+    path = tmp_path / "Corefile"
+    path.write_text(corefile(kubeconfig))
+    pidfile = tmp_path / "k8sgw.pid"
+    with trio.fail_after(30):
+        proc = await trio.lowlevel.open_process(
+            [PYTHON, "-m", "k8sgw", "-conf", str(path), "-dns.port", "0", "-pidfile", str(pidfile)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            out = Lines(proc.stdout)
+            m = await out.until(r"^foo\.org\.:(\d+)$")  # as coredns prints its server blocks
+            port = int(m.group(1))
+            await out.until(r"^k8sgw-")
+            assert pidfile.read_text().strip() == str(proc.pid)
+            # A second k8sgw on the same port says which listener and address, as coredns does.
+            second = await trio.run_process(
+                [PYTHON, "-m", "k8sgw", "-conf", str(path), "-dns.port", str(port), "-quiet"],
+                capture_stdout=True, capture_stderr=True, check=False,
+            )
+            assert second.returncode == 1
+            assert f"k8sgw: listen tcp 127.0.0.1:{port}: address already in use" in second.stderr.decode()
+            assert b"Errno" not in second.stderr and second.stdout == b""
+            proc.send_signal(signal.SIGTERM)
+            assert await proc.wait() == 0
+            assert not pidfile.exists()
+        finally:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_k8sgw_dev_for_another_zone_and_started_twice(tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    with trio.fail_after(60):
+        proc = await trio.lowlevel.open_process(
+            [PYTHON, "-m", "k8sgw.devrun", "--dns-port", "0", "--zone", "example.com", "--kubeconfig-out", str(kubeconfig)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        try:
+            lines = Lines(proc.stdout)
+            port = int((await lines.until(r"serves example\.com on 127\.0\.0\.1 port (\d+)")).group(1))
+            hint = (await lines.until(r"kubectl .* apply -f (\S+)")).group(1)
+            await lines.until(r"^example\.com:(\d+) .*\{$")
+            # The Corefile shows the port it serves, for the zone and the examples' reverse zones.
+            assert lines.seen[-1].split() == [f"{zone}:{port}" for zone in DEV_ZONES] + ["{"]
+            assert "foo.org" not in "\n".join(line for line in lines.seen if "kubeapi" not in line)
+            assert "example.com" in await trio.Path(hint).read_text()
+            await lines.seen_or_until("ready: every watched kind has synced")
+            addr = ("127.0.0.1", port)
+            assert addresses(await query(addr, "myservicea.example.com.")) == ["192.0.2.10"]
+            before = kubeconfig.read_text()
+            # A second one on the same port: one line, and the first one's kubeconfig is left alone.
+            second = await trio.run_process(
+                [PYTHON, "-m", "k8sgw.devrun", "--dns-port", str(port), "--kubeconfig-out", str(kubeconfig)],
+                capture_stdout=True, capture_stderr=True, check=False,
+            )
+            stderr = second.stderr.decode()
+            assert second.returncode == 1
+            assert stderr.splitlines() == [stderr.strip()]
+            assert f"listen tcp 127.0.0.1:{port}: address already in use" in stderr
+            assert kubeconfig.read_text() == before
+            proc.send_signal(signal.SIGINT)
+            assert await proc.wait() == 0
+        finally:
+            proc.kill()
+            await proc.wait()

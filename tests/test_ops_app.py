@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import subprocess
 import sys
+import weakref
 from functools import partial
 
 import dns.rcode
@@ -164,3 +166,108 @@ async def test_reload_to_an_address_in_use_keeps_everything_running(nursery, kub
             assert "in use" in line
             assert addresses(await query(bound.udp[0], "myservicea.foo.org.")) == ["192.0.2.10"]
             assert addresses(await query(bound.tcp[0], "myservicea.foo.org.", tcp=True)) == ["192.0.2.10"]
+
+
+async def test_reloads_leave_exactly_one_index_alive(nursery, kubeconfig, tmp_path):
+    """Each reload ends the previous generation whole: its RecordStore (which holds its index, the
+    RecordMap) is freed. Only weak references are kept here, so what keeps one alive is k8sgw."""
+    path = tmp_path / "Corefile"
+    text = ops_corefile(kubeconfig, extra="reload 2s 0s")
+    path.write_text(text)
+    stores: list[weakref.ref] = []
+    reloaded = trio.Event()
+
+    def on_reload(bound) -> None:
+        stores.append(weakref.ref(bound.stores[0]))
+        reloaded.set()
+
+    bound = await start_from_file(nursery, path, reloaded=on_reload)
+    addr = bound.udp[0]
+    on_reload(bound)
+    with trio.fail_after(60):
+        await bound.stores[0].wait_until(lambda m: m.ready)
+        del bound
+        for n in range(2):
+            reloaded = trio.Event()
+            path.write_text(text + f"\n# reload {n}\n")
+            await reloaded.wait()
+        assert addresses(await query(addr, "myservicea.foo.org.")) == ["192.0.2.10"]
+    gc.collect()
+    assert [ref() is not None for ref in stores] == [False, False, True]
+
+
+async def test_reload_to_a_taken_ops_port_keeps_everything_serving(nursery, kubeconfig, tmp_path, logs):
+    path = tmp_path / "Corefile"
+    path.write_text(ops_corefile(kubeconfig, extra="reload 2s 0s"))
+    bound = await start_from_file(nursery, path)
+    with trio.socket.socket() as busy:  # the TCP port the new metrics address names is someone else's
+        await busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        async with httpx.AsyncClient() as http:
+            with trio.fail_after(30):
+                await bound.stores[0].wait_until(lambda m: m.ready)
+                path.write_text(
+                    ops_corefile(kubeconfig, extra="reload 2s 0s").replace(
+                        "prometheus 127.0.0.1:0", f"prometheus 127.0.0.1:{port}"
+                    )
+                )
+                line = await logs.wait_for("keeping the running configuration")
+                assert f"listen tcp 127.0.0.1:{port}: address already in use" in line
+                assert "Errno" not in line
+                assert addresses(await query(bound.udp[0], "myservicea.foo.org.")) == ["192.0.2.10"]
+                assert (await http.get(url(bound, "/health"))).status_code == 200
+                assert (await http.get(url(bound, "/ready"))).status_code == 200
+                metrics = (await http.get(url(bound, "/metrics"))).text
+    assert "coredns_reload_failed_total 1.0" in metrics
+
+
+async def test_the_metrics_coredns_dashboards_read(nursery, kubeconfig):
+    from tests.dnsserver.test_forward import Upstream_
+
+    up = Upstream_("www.example.net. 60 IN A 198.51.100.1", zones=("example.net.",))
+    host, port = await up.start(nursery)
+    text = ops_corefile(kubeconfig, extra=f"forward example.net {host}:{port}\n    cache 30 example.net")
+    bound = await start_k8sgw(nursery, text.replace("foo.org {", "foo.org example.net {", 1))
+    addr = bound.udp[0]
+    async with httpx.AsyncClient() as http:
+        with trio.fail_after(10):
+            await bound.stores[0].wait_until(lambda m: m.ready)
+            for _ in range(3):  # one miss and upstream exchange, then two cache hits
+                assert addresses(await query(addr, "www.example.net.")) == ["198.51.100.1"]
+            metrics = (await http.get(url(bound, "/metrics"))).text
+    server = f'server="dns://127.0.0.1:{addr[1]}"'
+    for name in ("k8s_gateway", "forward", "cache", "prometheus", "log", "health", "ready"):
+        assert f'coredns_plugin_enabled{{name="{name}",{server},zone="foo.org."}} 1.0' in metrics
+    assert f'coredns_cache_hits_total{{{server},type="success",zones="example.net."}} 2.0' in metrics
+    assert f'coredns_cache_misses_total{{{server},zones="example.net."}} 1.0' in metrics
+    assert f'coredns_cache_requests_total{{{server},zones="example.net."}} 3.0' in metrics
+    assert f'coredns_cache_entries{{{server},type="success",zones="example.net."}} 1.0' in metrics
+    to = f'to="{host}:{port}"'
+    assert f"coredns_forward_requests_total{{{to}}} 1.0" in metrics
+    assert f'coredns_forward_responses_total{{rcode="NOERROR",{to}}} 1.0' in metrics
+    assert f'coredns_forward_request_duration_seconds_count{{rcode="NOERROR",{to}}} 1.0' in metrics
+    assert "coredns_panics_total 0.0" in metrics and "coredns_reload_failed_total 0.0" in metrics
+    assert "coredns_health_request_failures_total 0.0" in metrics
+
+
+async def test_reload_swaps_the_routes_of_an_ops_listener_it_keeps(nursery, kubeconfig, tmp_path):
+    path = tmp_path / "Corefile"
+    path.write_text(ops_corefile(kubeconfig, extra="reload 2s 0s"))
+    reloaded = trio.Event()
+    bound = await start_from_file(nursery, path, reloaded=lambda b: reloaded.set())
+    (health,) = bound.endpoints["/health"]
+    async with httpx.AsyncClient() as http:
+        with trio.fail_after(30):
+            await bound.stores[0].wait_until(lambda m: m.ready)
+            assert (await http.get(url(bound, "/metrics"))).status_code == 200
+            # The same ops address (its port pinned now), without prometheus.
+            path.write_text(
+                ops_corefile(kubeconfig, extra="reload 2s 0s")
+                .replace("127.0.0.1:0", f"127.0.0.1:{health[1]}")
+                .replace(f"prometheus 127.0.0.1:{health[1]}", "")
+            )
+            await reloaded.wait()
+            assert (await http.get(url(bound, "/metrics"))).status_code == 404
+            assert (await http.get(url(bound, "/health"))).status_code == 200
+            assert (await http.get(url(bound, "/ready"))).status_code == 200

@@ -28,18 +28,20 @@ from k8sgw.config.models import (
     ServerBlock,
     ServerKey,
 )
-from k8sgw.config.parser import Directive, RawServerBlock
+from k8sgw.config.parser import IMPORT_UNSUPPORTED, Directive, RawServerBlock, unset_variables
 from k8sgw.config.registry import Context, count_args, parser_for, registered
+from k8sgw.errors import ConfigError
 from k8sgw.labels import parse_label_selector
 
 __all__ = ["build_config", "supported_directives"]
 
-# Directives of CoreDNS (plugin.cfg) and Caddy that k8sgw does not implement (yet).
-COREDNS_DIRECTIVES = frozenset(
+# Every directive of CoreDNS's plugin.cfg: one that k8sgw has no parser for is "not supported by
+# k8sgw" rather than "unknown" (which is kept for typing mistakes).
+COREDNS_PLUGINS = frozenset(
     """acl any auto autopath azure bufsize cache cancel chaos clouddns debug dns64 dnssec dnstap
     erratic errors etcd file forward geoip grpc grpc_server header health hosts https https3
-    import k8s_external kubernetes loadbalance local log loop metadata minimal multisocket nomad
-    nsid on pprof prometheus quic ready reload rewrite root route53 secondary sign template
+    k8s_external k8s_gateway kubernetes loadbalance local log loop metadata minimal multisocket
+    nomad nsid on pprof prometheus quic ready reload rewrite root route53 secondary sign template
     timeouts tls trace transfer tsig view whoami""".split()
 )
 
@@ -103,9 +105,11 @@ def _server_block(block: RawServerBlock, ctx: Context) -> ServerBlock:
                 raise ctx.error(f"{d.name}: given twice (first on line {first_line[d.name]})", d.line)
             first_line[d.name] = d.line
             plugins[d.name] = parse(d, ctx)
+        elif d.name == "import":
+            raise ctx.error(IMPORT_UNSUPPORTED, d.line)
         else:
             supported = ", ".join(supported_directives())
-            if d.name in COREDNS_DIRECTIVES:
+            if d.name in COREDNS_PLUGINS:
                 message = f'directive "{d.name}" is not supported by k8sgw (supported: {supported})'
             else:
                 message = f'unknown directive "{d.name}" (supported: {supported})'
@@ -114,6 +118,15 @@ def _server_block(block: RawServerBlock, ctx: Context) -> ServerBlock:
 
 
 def _server_key(tok: Token, ctx: Context) -> ServerKey:
+    try:
+        return _parse_server_key(tok, ctx)
+    except ConfigError as exc:
+        if not tok.unset:
+            raise
+        raise ctx.error(f"{exc.message} ({unset_variables(tok.unset)})", tok.line) from exc
+
+
+def _parse_server_key(tok: Token, ctx: Context) -> ServerKey:
     text = tok.text
     lowered = text.lower()
     if lowered.startswith("dns://"):

@@ -45,6 +45,8 @@ class Token:
     quoted: bool = False
     brace: str = ""
     """``"{"`` or ``"}"`` for an unquoted brace as written (structure), else ``""``."""
+    unset: tuple[str, ...] = ()
+    """Placeholders in it whose environment variable is not set (they expanded to ``""``)."""
 
     @property
     def is_open(self) -> bool:
@@ -57,10 +59,23 @@ class Token:
 
 def expand_placeholders(text: str, env: Mapping[str, str]) -> str:
     """Replace ``{%NAME%}`` then ``{$NAME}`` with ``env[NAME]`` (``""`` when missing)."""
+    return _expand(text, env)[0]
+
+
+def _expand(text: str, env: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
+    """expand_placeholders, and the names of the variables that were not set."""
     if "{" not in text:
-        return text
-    text = _PERCENT_REF.sub(lambda m: env.get(m.group(1), ""), text)
-    return _DOLLAR_REF.sub(lambda m: env.get(m.group(1), ""), text)
+        return text, ()
+    unset: list[str] = []
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            unset.append(name)
+        return env.get(name, "")
+
+    text = _PERCENT_REF.sub(value, text)
+    return _DOLLAR_REF.sub(value, text), tuple(unset)
 
 
 def tokenize(text: str, *, filename: str, env: Mapping[str, str]) -> list[Token]:
@@ -108,13 +123,14 @@ def tokenize(text: str, *, filename: str, env: Mapping[str, str]) -> list[Token]
                 if ch == "\n":
                     line += 1
                 chars.append(ch)
-            value = expand_placeholders("".join(chars), env)
-            tokens.append(Token(value, start_line, line, quoted=True))
+            value, unset = _expand("".join(chars), env)
+            tokens.append(Token(value, start_line, line, quoted=True, unset=unset))
         else:
             start = i
             while i < n and not text[i].isspace() and text[i] != "#":
                 i += 1
             raw = text[start:i]
             brace = raw if raw in ("{", "}") else ""
-            tokens.append(Token(expand_placeholders(raw, env), line, line, brace=brace))
+            value, unset = _expand(raw, env)
+            tokens.append(Token(value, line, line, brace=brace, unset=unset))
     return tokens

@@ -7,9 +7,13 @@ that reads a ``Config`` never re-checks it. Nothing here reads files or the netw
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # the directive modules import this one; the properties need only the names
+    from k8sgw.config.dnsplugins import CacheConfig, ForwardConfig
+    from k8sgw.config.ops import HealthConfig, LogConfig, PrometheusConfig, ReadyConfig, ReloadConfig
 
 __all__ = [
     "DEFAULT_RESOURCES",
@@ -22,8 +26,6 @@ __all__ = [
     "ServerBlock",
     "ServerKey",
 ]
-
-"""Directives k8sgw understands in a server block (printed by ``k8sgw -plugins``)."""
 
 SUPPORTED_RESOURCES: tuple[str, ...] = (
     "HTTPRoute", "TLSRoute", "GRPCRoute", "TCPRoute", "UDPRoute", "Ingress",
@@ -119,8 +121,49 @@ class ServerBlock(BaseModel):
     """Corefile line of the block's first key."""
 
     def plugin(self, name: str) -> Any:
-        """The parsed directive `name` of this block, or None when absent."""
+        """The parsed directive `name` of this block, or None when absent (the typed properties
+        below say the same with their model's type: code reads those)."""
         return self.plugins.get(name)
+
+    @property
+    def forward(self) -> ForwardConfig | None:
+        return self.plugins.get("forward")
+
+    @property
+    def cache(self) -> CacheConfig | None:
+        return self.plugins.get("cache")
+
+    @property
+    def loadbalance(self) -> bool:
+        return "loadbalance" in self.plugins
+
+    @property
+    def loop(self) -> bool:
+        return "loop" in self.plugins
+
+    @property
+    def log(self) -> LogConfig | None:
+        return self.plugins.get("log")
+
+    @property
+    def errors(self) -> bool:
+        return "errors" in self.plugins
+
+    @property
+    def health(self) -> HealthConfig | None:
+        return self.plugins.get("health")
+
+    @property
+    def ready(self) -> ReadyConfig | None:
+        return self.plugins.get("ready")
+
+    @property
+    def prometheus(self) -> PrometheusConfig | None:
+        return self.plugins.get("prometheus")
+
+    @property
+    def reload(self) -> ReloadConfig | None:
+        return self.plugins.get("reload")
 
     @property
     def zones(self) -> tuple[str, ...]:

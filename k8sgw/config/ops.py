@@ -1,4 +1,4 @@
-"""Operations directives: health, ready, prometheus, log, errors, reload (issue 5).
+"""Operations directives: health, ready, prometheus, log, errors, reload.
 
 Same syntax and defaults as the CoreDNS plugins of the same names, so a CoreDNS Corefile keeps
 working. Each parser returns a frozen model that ends up in ``ServerBlock.plugins[name]``; the

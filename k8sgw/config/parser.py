@@ -23,7 +23,17 @@ from dataclasses import dataclass
 from k8sgw.config.lexer import Token
 from k8sgw.errors import ConfigError
 
-__all__ = ["Directive", "RawServerBlock", "parse_tokens"]
+__all__ = ["IMPORT_UNSUPPORTED", "Directive", "RawServerBlock", "parse_tokens", "unset_variables"]
+
+SNIPPETS_UNSUPPORTED = "snippets and import are not supported by k8sgw: write their lines in each block"
+IMPORT_UNSUPPORTED = f"import: {SNIPPETS_UNSUPPORTED}"
+
+def unset_variables(names: tuple[str, ...]) -> str:
+    """What to say of placeholders whose variables are not set."""
+    if len(names) == 1:
+        return f"environment variable {names[0]} is not set"
+    return f"environment variables {', '.join(dict.fromkeys(names))} are not set"
+
 
 # Deep enough for any real Corefile (CoreDNS plugins nest two levels); a bound keeps a
 # hostile file from exhausting the Python stack.
@@ -70,7 +80,13 @@ class _Parser:
         if not self.tokens:
             raise self.error("no server blocks (expected ZONE[:PORT] { ... })", 1)
         blocks: list[RawServerBlock] = []
-        while self.peek() is not None:
+        while (tok := self.peek()) is not None:
+            if tok.text == "import" and not tok.quoted:
+                raise self.error(IMPORT_UNSUPPORTED, tok.line)
+            if tok.text.startswith("(") and tok.text.endswith(")") and not tok.quoted:
+                raise self.error(f"snippet {tok.text}: {SNIPPETS_UNSUPPORTED}", tok.line)
+            if tok.unset and not tok.text.strip(",") and not tok.brace:
+                raise self.error(f"server block key is empty: {unset_variables(tok.unset)}", tok.line)
             blocks.append(self.server_block(first=not blocks))
         return tuple(blocks)
 
@@ -109,7 +125,7 @@ class _Parser:
                 raise self.error("unexpected '}' (expected server block keys ZONE[:PORT])", tok.line)
             self.pos += 1
             parts = tok.text.split(",")
-            keys.extend(Token(p, tok.line, tok.end_line, tok.quoted) for p in parts if p)
+            keys.extend(Token(p, tok.line, tok.end_line, tok.quoted, unset=tok.unset) for p in parts if p)
             more = tok.text.endswith(",")
             if not more and not self.same_line(self.peek(), tok):
                 break

@@ -5,10 +5,10 @@ controllers run: `status` is stored exactly as written.
 """
 
 from .errors import ApiError
-from .faults import Faults
+from .faults import FaultPoints
 from .kinds import KINDS, Kind
 from .kubeconfig import write_kubeconfig
 from .server import serve_devapi
 from .store import DevCluster
 
-__all__ = ["KINDS", "ApiError", "DevCluster", "Faults", "Kind", "serve_devapi", "write_kubeconfig"]
+__all__ = ["KINDS", "ApiError", "DevCluster", "FaultPoints", "Kind", "serve_devapi", "write_kubeconfig"]

@@ -29,7 +29,7 @@ import trio
 import yaml
 
 from .errors import ApiError
-from .faults import Faults
+from .faults import FaultPoints
 from .kinds import KINDS, Kind
 from .patch import json_patch, merge_patch, strategic_merge_patch
 
@@ -90,6 +90,8 @@ class DevCluster:
         groups: API groups to enable (the core group is always on); None enables every group in `kinds`.
         history_size: changes kept for watches resuming from a resourceVersion; older RVs get 410 Expired.
         bookmark_interval: seconds between BOOKMARK events on watches that allow them.
+        faults: what the HTTP layer consults to fail on purpose; tests pass their switchboard
+            (tests/support/faults.py), the default never fails.
     """
 
     def __init__(
@@ -99,12 +101,13 @@ class DevCluster:
         history_size: int = 1000,
         bookmark_interval: float = 5.0,
         kinds: Iterable[Kind] = KINDS,
+        faults: Callable[[Callable[[], int]], FaultPoints] = FaultPoints,
     ) -> None:
         self.kinds = tuple(kinds)
         self.enabled_groups = {k.group for k in self.kinds} if groups is None else set(groups) | {""}
         self.bookmark_interval = bookmark_interval
         self.token: str | None = None
-        self.faults = Faults(self._drop_watches)
+        self.faults = faults(self._drop_watches)
         self._rv = 1
         self._compacted_rv = 0  # watches must start at an RV >= this
         self._history: deque[Change] = deque(maxlen=history_size)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import dns.edns
 import dns.flags
@@ -26,6 +26,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from k8sgw.config.ops import LogConfig
 from k8sgw.records.recordmap import RecordMap
 from k8sgw.records.store import ZoneSettings
 
@@ -74,7 +75,7 @@ class Block:
     authority: Authority | None = None
     forwarder: Forwards | None = None
     loadbalance: bool = False
-    log: Any = None
+    log: LogConfig | None = None
 
 
 class Forwards(Protocol):

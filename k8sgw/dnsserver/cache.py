@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import dns.flags
 import dns.message
@@ -19,9 +20,16 @@ import trio
 
 from k8sgw.config.dnsplugins import CacheConfig
 
-__all__ = ["ResponseCache"]
+__all__ = ["CacheObserver", "ResponseCache"]
 
 CacheKey = tuple[dns.name.Name, int, int, bool, bool]
+
+
+class CacheObserver(Protocol):
+    """Who counts lookups (ops/metrics.py, for coredns_cache_*)."""
+
+    def hit(self, denial: bool) -> None: ...
+    def miss(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +37,17 @@ class _Entry:
     wire: bytes
     stored_at: float
     expires_at: float
+    denial: bool = False  # NXDOMAIN or NODATA (CoreDNS counts them apart from successes)
 
 
 class ResponseCache:
     """An LRU map from question (+DO, CD bits) to a finished response, each kept for its TTL."""
 
-    def __init__(self, cfg: CacheConfig, *, clock: Callable[[], float] = trio.current_time) -> None:
+    def __init__(
+        self, cfg: CacheConfig, *, clock: Callable[[], float] = trio.current_time, observer: CacheObserver | None = None
+    ) -> None:
         self.cfg = cfg
+        self.observer = observer
         self._zones = tuple(dns.name.from_text(z) for z in cfg.zones)
         self._clock = clock
         self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
@@ -43,16 +55,25 @@ class ResponseCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def sizes(self) -> tuple[int, int]:
+        """Entries held: (successes, denials)."""
+        denials = sum(1 for entry in self._entries.values() if entry.denial)
+        return len(self._entries) - denials, denials
+
     def get(self, query: dns.message.Message) -> dns.message.Message | None:
         """A fresh copy of the cached response to query, TTLs lowered by its age; None on a miss."""
         key = self._key(query)
         entry = self._entries.get(key)
-        if entry is None:
-            return None
         now = self._clock()
-        if now >= entry.expires_at:
+        if entry is not None and now >= entry.expires_at:
             del self._entries[key]
+            entry = None
+        if entry is None:
+            if self.observer is not None:
+                self.observer.miss()
             return None
+        if self.observer is not None:
+            self.observer.hit(entry.denial)
         self._entries.move_to_end(key)
         response = dns.message.from_wire(entry.wire)
         age = int(now - entry.stored_at)
@@ -73,7 +94,8 @@ class ResponseCache:
             return
         now = self._clock()
         key = self._key(query)
-        self._entries[key] = _Entry(response.to_wire(), now, now + ttl)
+        denial = response.rcode() == dns.rcode.NXDOMAIN or not response.answer
+        self._entries[key] = _Entry(response.to_wire(), now, now + ttl, denial)
         self._entries.move_to_end(key)
         while len(self._entries) > self.cfg.capacity:
             self._entries.popitem(last=False)

@@ -12,6 +12,7 @@ import logging
 import random
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 import dns.asyncquery
 import dns.exception
@@ -26,13 +27,22 @@ from k8sgw.config.dnsplugins import ForwardConfig
 from k8sgw.dnsserver.cache import ResponseCache
 from k8sgw.errors import K8sgwError
 
-__all__ = ["Forwarder", "LoopDetectedError", "LoopDetector"]
+__all__ = ["ForwardObserver", "Forwarder", "LoopDetectedError", "LoopDetector"]
 
 logger = logging.getLogger(__name__)
 
 # Per attempt; CoreDNS's forward reads for 2 s too. Several upstreams → several attempts.
 ATTEMPT_TIMEOUT = 2.0
 OUR_PAYLOAD = 1232
+
+
+class ForwardObserver(Protocol):
+    """Who counts exchanges with upstreams (ops/metrics.py, for coredns_forward_*); `to` is
+    "host:port"."""
+
+    def request(self, to: str) -> None: ...
+    def response(self, to: str, rcode: int, duration: float) -> None: ...
+    def failed(self, to: str) -> None: ...
 
 
 class LoopDetectedError(K8sgwError):
@@ -93,8 +103,10 @@ class Forwarder:
         cache: ResponseCache | None = None,
         loop: LoopDetector | None = None,
         attempt_timeout: float = ATTEMPT_TIMEOUT,
+        observer: ForwardObserver | None = None,
     ) -> None:
         self.cfg = cfg
+        self.observer = observer
         self.zone = dns.name.from_text(cfg.zone)
         self._excepts = tuple(dns.name.from_text(z) for z in cfg.excepts)
         self._upstreams = [_Upstream(u.host, u.port) for u in cfg.upstreams]
@@ -130,15 +142,23 @@ class Forwarder:
 
     async def _ask_upstreams(self, query: dns.message.Message) -> dns.message.Message | None:
         outbound = _outbound(query)
+        observer = self.observer
         for upstream in self._order():
+            started = trio.current_time()
+            if observer is not None:
+                observer.request(str(upstream))
             try:
                 with trio.fail_after(self.attempt_timeout):
                     response = await self._exchange(outbound, upstream)
             except (trio.TooSlowError, OSError, dns.exception.DNSException) as exc:
+                if observer is not None:
+                    observer.failed(str(upstream))
                 upstream.fails += 1
                 logger.warning("forward %s to %s failed: %s", query.question[0].name, upstream, exc or "timeout")
                 continue
             upstream.fails = 0
+            if observer is not None:
+                observer.response(str(upstream), response.rcode(), trio.current_time() - started)
             return response
         return None
 

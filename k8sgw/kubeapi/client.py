@@ -9,7 +9,7 @@ in messages drop any userinfo, and bodies that are not a Status are capped.
 
 Watch streams are split on b"\\n" only, never with `aiter_lines()`: httpx splits lines the way
 `str.splitlines()` does (also on U+0085, U+2028, ...), which the API server leaves unescaped
-inside JSON strings (KUBEAPI §0.7).
+inside JSON strings (JSON allows them raw; encoding/json does not escape them).
 """
 
 from __future__ import annotations

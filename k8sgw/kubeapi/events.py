@@ -8,7 +8,10 @@ watch was down vanish with it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from k8sgw.kubeapi.models import KubeObject
 
 __all__ = ["Deleted", "KubeEvent", "SyncPage", "Synced", "Upserted"]
 
@@ -19,9 +22,12 @@ class Synced:
     that kind; marks the kind ready."""
 
     kind: str
-    objects: tuple[Any, ...]
+    objects: tuple[KubeObject, ...]
     resource_version: str = ""
     """The list's resourceVersion ("" when unknown, e.g. a kind that is not served)."""
+    history_replaced: bool = False
+    """The API server was replaced since the kind's last list (its resourceVersions went back):
+    what was seen before says nothing about the new history, so SOA serials cannot follow it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +40,7 @@ class SyncPage:
     """
 
     kind: str
-    objects: tuple[Any, ...]
+    objects: tuple[KubeObject, ...]
     first: bool
 
 
@@ -43,7 +49,7 @@ class Upserted:
     """An object was added or modified (watch ADDED/MODIFIED)."""
 
     kind: str
-    obj: Any
+    obj: KubeObject
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,16 +5,22 @@
        ├─ list_objects  paginated LIST (limit/continue), invalid items skipped
        └─ stream_watch  one watch request: events → channel, BOOKMARK/ERROR handled, stall detection
 
+Every layer takes one `Watch` (client, kind, where events go, selector, retry policy, observer).
 A watcher owns only its `WatchState` (the resourceVersion to resume from); the indexer owns the
 objects. It never relists when a resume is possible: after a stream ends, is cut or stalls it
 watches again from the last resourceVersion seen (event or BOOKMARK). It relists (and sends a
 Synced that replaces the kind's state, so objects deleted meanwhile vanish) only on 410
 Expired/Gone, 504 ResourceVersionTooLarge, a stream that closes at once with nothing in it (a
-stale resourceVersion can be answered that way, fabric8 #7898) or a garbled stream.
+stale resourceVersion can be answered that way), a garbled stream, or an API whose history cannot
+contain what was seen: a BOOKMARK or event whose resourceVersion is below the highest one seen
+means the API server was replaced (restored from a backup, or another cluster behind the same
+address), and resuming would keep objects that no longer exist for ever.
 
-Rules from KUBEAPI §5: split on b"\\n" (client.py), dispatch on `type` before building a model,
-`timeoutSeconds` random in 240–540 s plus a client-side inactivity deadline pushed forward by every
-line, backoff 0.8 s ×2 capped at 30 s with jitter, reset after 2 min healthy, Retry-After honoured.
+How it talks to the API: the stream is split on b"\\n" (client.py) and each line dispatched on
+its `type` before a model is built; `timeoutSeconds` is random in 240–540 s so watchers spread
+their reconnects, plus a client-side inactivity deadline pushed forward by every line; retries back
+off from 0.8 s ×2 to 30 s with jitter (client-go's numbers), reset after 2 min healthy, and honour
+Retry-After.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn, Protocol
 
 import pydantic
@@ -48,12 +54,14 @@ from k8sgw.kubeapi.kinds import Kind
 from k8sgw.kubeapi.models import KubeObject
 
 __all__ = [
+    "HistoryReplacedError",
     "RetryPolicy",
-    "WatchObserver",
-    "rbac_rule",
+    "Watch",
     "WatchClosedEarlyError",
-    "WatchState",
+    "WatchObserver",
     "WatchStalledError",
+    "WatchState",
+    "rbac_rule",
     "list_objects",
     "list_then_watch",
     "stream_watch",
@@ -104,12 +112,17 @@ class WatchClosedEarlyError(ApiUnreachableError):
     """A watch closed within `short_watch_interval` without a single line: counts as an error."""
 
 
+class HistoryReplacedError(KubeError):
+    """The API answered with a resourceVersion below one it gave before: its history is not the
+    one this watcher followed (the API server was replaced), so only a relist is right."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How a watcher paces itself. Times in seconds.
 
     Attributes:
-        initial_backoff: the first retry delay; KUBEAPI §5 rule 4 (client-go's 800 ms).
+        initial_backoff: the first retry delay (client-go's 800 ms).
         factor: each consecutive failure multiplies the delay by this.
         max_backoff: the cap; 30 s keeps a recovered API noticed quickly.
         jitter: the random spread as a fraction of the delay: a delay d becomes uniform in
@@ -123,9 +136,9 @@ class RetryPolicy:
             missed bookmarks plus margin for a loaded apiserver. On a server that sends no
             bookmarks (watch cache off) a quiet kind costs one cheap re-watch from the same
             resourceVersion every 150 s; a half-open connection, which TCP alone may not notice
-            for many minutes (kopf #810), costs at most 150 s of staleness.
+            for many minutes, costs at most 150 s of staleness.
         watch_timeout_range: `timeoutSeconds` is drawn uniformly from this range per watch, so the
-            server ends streams itself and watchers spread their reconnects (KUBEAPI §5 rule 3).
+            server ends streams itself and watchers spread their reconnects.
         short_watch_interval: a watch that ends sooner than this with no line at all is an error
             (backoff, then relist): prevents a busy loop against a server that closes at once.
         absent_recheck_interval: how often a kind whose API is not served (404) is looked for
@@ -177,6 +190,9 @@ class WatchState:
             first. How stale the kind may be: during an outage it stops moving (the metric
             k8sgw_watch_last_event_age_seconds is fed from the same points via WatchObserver).
         watches_opened: watch requests opened so far; every one after the first is a restart.
+        highest_seen: the highest numeric resourceVersion the API has given (list, event or
+            BOOKMARK); None before the first or where resourceVersions are not numbers.
+        replaced: the next list follows an API whose history was replaced (told to the indexer).
     """
 
     resource_version: str | None = None
@@ -184,6 +200,8 @@ class WatchState:
     synced_once: bool = False
     last_event_at: float | None = None
     watches_opened: int = 0
+    highest_seen: int | None = None
+    replaced: bool = False
 
     def mark_healthy(self) -> None:
         if self.healthy_since is None:
@@ -192,6 +210,61 @@ class WatchState:
     def mark_current(self, kind: str, observer: WatchObserver) -> None:
         self.last_event_at = trio.current_time()
         observer.event_seen(kind)
+
+    def advance(self, kind: str, resource_version: str) -> None:
+        """Resume from `resource_version` (of an event or BOOKMARK) from now on.
+
+        Raises:
+            HistoryReplacedError: it is below one seen before. etcd revisions, which every
+                Kubernetes API server hands out as resourceVersions, only ever grow within one
+                cluster; opaque (non-numeric) ones are not compared.
+        """
+        number = _rv_number(resource_version)
+        if number is not None and self.highest_seen is not None and number < self.highest_seen:
+            raise HistoryReplacedError(
+                f"watch {kind}: the API answered resourceVersion {resource_version} after "
+                f"{self.highest_seen}: its history is not the one watched (API server replaced?)"
+            )
+        self.resource_version = resource_version
+        if number is not None:
+            self.highest_seen = number
+
+    def listed(self, kind: str, resource_version: str) -> None:
+        """A complete list at `resource_version`: resume from it; it is the new reference."""
+        number = _rv_number(resource_version)
+        if number is not None and self.highest_seen is not None and number < self.highest_seen:
+            logger.warning(
+                "watch %s: listed at resourceVersion %s, below %d seen before: the API server was "
+                "replaced; the list replaces every %s", kind, resource_version, self.highest_seen, kind,
+            )
+            self.replaced = True
+        self.resource_version = resource_version
+        self.highest_seen = number
+
+
+def _rv_number(resource_version: str) -> int | None:
+    return int(resource_version) if resource_version.isdecimal() and resource_version.isascii() else None
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One kind watched for the indexer: what every layer of the watcher needs.
+
+    Attributes:
+        client: the API client (shared by the watchers of one k8s_gateway).
+        kind: what to watch, in all namespaces.
+        events: where events go; each send is awaited (backpressure from the indexer).
+        label_selector: only objects matching it ("app=web"); objects leaving it arrive as DELETED.
+        policy: backoff, stall detection and watch timeouts.
+        observer: told of every list, event and BOOKMARK, every watch re-opened and every relist.
+    """
+
+    client: KubeClient
+    kind: Kind
+    events: EventsSend
+    label_selector: str | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    observer: WatchObserver = NULL_OBSERVER
 
 
 def _meta(obj: Any) -> Mapping[str, Any]:
@@ -218,7 +291,8 @@ def _validate(kind: Kind, obj: Any, context: str) -> KubeObject | None:
 
 
 def _is_rv_too_large(exc: ApiStatusError) -> bool:
-    """504 ResourceVersionTooLarge: the RV is newer than this apiserver has seen (KUBEAPI §1.5)."""
+    """504 ResourceVersionTooLarge: the RV is newer than this apiserver has seen (it lags behind
+    etcd, or it is not the API server the RV came from)."""
     return exc.code == 504 and "too large resource version" in exc.message.lower()
 
 
@@ -275,7 +349,7 @@ async def list_objects(
         meta = page.get("metadata")
         meta = meta if isinstance(meta, dict) else {}
         if token is None:
-            # Every page carries the first page's snapshot resourceVersion (KUBEAPI §1.2).
+            # Every page carries the first page's snapshot resourceVersion.
             resource_version = str(meta.get("resourceVersion") or "")
         items = page.get("items") or []
         if not isinstance(items, list):
@@ -294,16 +368,7 @@ async def list_objects(
     return tuple(objects), resource_version
 
 
-async def stream_watch(
-    client: KubeClient,
-    kind: Kind,
-    events_send: EventsSend,
-    state: WatchState,
-    *,
-    label_selector: str | None = None,
-    policy: RetryPolicy = RetryPolicy(),
-    observer: WatchObserver = NULL_OBSERVER,
-) -> int:
+async def stream_watch(watch: Watch, state: WatchState) -> int:
     """Run one watch request from `state.resource_version` until the server ends it.
 
     Sends Upserted/Deleted for each ADDED/MODIFIED/DELETED and advances
@@ -315,6 +380,7 @@ async def stream_watch(
 
     Raises:
         GoneError: an ERROR event (or answer) 410: the resourceVersion is too old; relist.
+        HistoryReplacedError: a resourceVersion below one seen before; relist.
         ApiStatusError: any other ERROR event or error status.
         WatchStalledError: no line for `policy.inactivity_timeout` seconds.
         ApiUnreachableError: the connection failed or was cut.
@@ -324,18 +390,19 @@ async def stream_watch(
     """
     if state.resource_version is None:
         raise ValueError("stream_watch needs a resourceVersion (list first)")
+    client, kind, policy, observer = watch.client, watch.kind, watch.policy, watch.observer
     params = {
         "watch": True,
         "resourceVersion": state.resource_version,
         "allowWatchBookmarks": True,
         "timeoutSeconds": random.randint(*policy.watch_timeout_range),
-        "labelSelector": label_selector,
+        "labelSelector": watch.label_selector,
     }
     received = 0
     if state.watches_opened:
         observer.watch_restarted(kind.name)
     state.watches_opened += 1
-    # Timeout as normal flow (STYLE §4): the deadline covers the request and headers too, and is
+    # A timeout is normal flow here, not an error: the deadline covers the request and headers too, and is
     # pushed forward by every line. It is lifted while an event waits for the indexer, so a slow
     # consumer is never mistaken for a silent server.
     with trio.move_on_after(policy.inactivity_timeout) as scope:
@@ -344,7 +411,7 @@ async def stream_watch(
             async for line in lines:
                 received += 1
                 scope.deadline = math.inf
-                await _dispatch(kind, events_send, state, line)
+                await _dispatch(kind, watch.events, state, line)
                 state.mark_current(kind.name, observer)
                 scope.deadline = trio.current_time() + policy.inactivity_timeout
     if scope.cancelled_caught:
@@ -374,8 +441,10 @@ async def _dispatch(kind: Kind, events_send: EventsSend, state: WatchState, line
     rv = _meta(obj).get("resourceVersion")
     if etype == "BOOKMARK":
         if rv:
-            state.resource_version = str(rv)
+            state.advance(kind.name, str(rv))
         return
+    if rv:  # before the event goes out: one from a replaced API must not reach the indexer
+        state.advance(kind.name, str(rv))
     if etype in ("ADDED", "MODIFIED"):
         model = _validate(kind, obj, "watch")
         if model is not None:
@@ -389,30 +458,20 @@ async def _dispatch(kind: Kind, events_send: EventsSend, state: WatchState, line
             logger.warning("watch %s: DELETED without metadata.name skipped", kind.name)
     else:
         logger.warning("watch %s: unknown event type %r skipped", kind.name, etype)
-    if rv:
-        state.resource_version = str(rv)
 
 
-async def list_then_watch(
-    client: KubeClient,
-    kind: Kind,
-    events_send: EventsSend,
-    state: WatchState | None = None,
-    *,
-    label_selector: str | None = None,
-    policy: RetryPolicy = RetryPolicy(),
-    observer: WatchObserver = NULL_OBSERVER,
-) -> None:
+async def list_then_watch(watch: Watch, state: WatchState | None = None) -> None:
     """List (unless `state` can resume) as SyncPages and a Synced, then watch and re-watch from the last RV.
 
     Args:
-        client, kind, events_send, label_selector, policy, observer: as for watch_forever.
+        watch: what to watch and how.
         state: carried between calls by watch_forever so that a retry resumes the watch without
             relisting; a fresh WatchState() (the default) lists first.
 
     Returns:
         When a relist is due: a watch got 410 Gone or 504 ResourceVersionTooLarge after the
-        resourceVersion had moved on from the list's (or was resumed from an earlier call). `state.resource_version` is then None, and calling again
+        resourceVersion had moved on from the list's (or was resumed from an earlier call), or
+        the API's history was replaced. `state.resource_version` is then None, and calling again
         relists at once.
 
     Raises:
@@ -425,6 +484,7 @@ async def list_then_watch(
             clears it: the stream's position is not known).
     """
     state = state if state is not None else WatchState()
+    client, kind, events_send, observer = watch.client, watch.kind, watch.events, watch.observer
     listed_rv: str | None = None
     if state.resource_version is None:
         if state.synced_once:
@@ -438,29 +498,35 @@ async def list_then_watch(
 
         # Pages go to the indexer as they arrive; the Synced that follows completes the list.
         _, rv = await list_objects(
-            client, kind, label_selector=label_selector, request_timeout=policy.request_timeout, on_page=send_page
+            client, kind, label_selector=watch.label_selector, request_timeout=watch.policy.request_timeout,
+            on_page=send_page,
         )
         state.mark_healthy()
-        await events_send.send(Synced(kind.name, (), str(rv or "")))
+        state.listed(kind.name, rv)
+        await events_send.send(Synced(kind.name, (), str(rv or ""), history_replaced=state.replaced))
+        state.replaced = False
         state.synced_once = True
         state.mark_current(kind.name, observer)
         logger.info(
             "watch %s: listed %d objects (%s) at resourceVersion %s", kind.name, listed, kind.api_version, rv
         )
-        state.resource_version = listed_rv = rv
+        listed_rv = rv
     while True:
         started = trio.current_time()
         try:
-            received = await stream_watch(
-                client, kind, events_send, state, label_selector=label_selector, policy=policy, observer=observer
-            )
+            received = await stream_watch(watch, state)
+        except HistoryReplacedError as exc:
+            logger.warning("%s; relisting", exc)
+            state.resource_version = None
+            state.replaced = True
+            return
         except ApiStatusError as exc:
             if not (isinstance(exc, GoneError) or _is_rv_too_large(exc)):
                 raise
             stale = state.resource_version
             state.resource_version = None
             if stale == listed_rv:
-                raise  # not one event since a fresh list: a relist at once could loop (k/k #107133)
+                raise  # not one event since a fresh list: relisting at once could loop for ever
             logger.info(
                 "watch %s: resourceVersion %s no longer usable (%s); relisting", kind.name, stale, exc
             )
@@ -469,7 +535,7 @@ async def list_then_watch(
             state.resource_version = None
             raise
         duration = trio.current_time() - started
-        if received == 0 and duration < policy.short_watch_interval:
+        if received == 0 and duration < watch.policy.short_watch_interval:
             state.resource_version = None
             raise WatchClosedEarlyError(f"watch {kind.name}: closed after {duration:.1f}s without any event")
         logger.debug(
@@ -505,16 +571,7 @@ def rbac_rule(kind: Kind) -> str:
     return f'apiGroups: ["{kind.group}"], resources: ["{kind.plural}"], verbs: ["list", "watch"]'
 
 
-async def watch_forever(
-    client: KubeClient,
-    kind: Kind,
-    events_send: EventsSend,
-    *,
-    label_selector: str | None = None,
-    policy: RetryPolicy = RetryPolicy(),
-    observer: WatchObserver = NULL_OBSERVER,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> NoReturn:
+async def watch_forever(watch: Watch, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> NoReturn:
     """Keep the indexer's view of `kind` current, whatever the API does.
 
     Sends each list page by page (SyncPage) closed by a Synced, first and on relists, then
@@ -522,14 +579,10 @@ async def watch_forever(
     business, via Synced.
 
     Args:
-        client: the API client (shared by all watchers).
-        kind: what to watch, in all namespaces. When its `version` is not served (404) each of
+        watch: what to watch and how. When the kind's `version` is not served (404) each of
             `kind.fallback_versions` is tried in turn, at once; events always carry `kind.name`.
-        events_send: where events go; each is awaited (backpressure from the indexer).
-        label_selector: only objects matching it ("app=web"); objects leaving it arrive as DELETED.
-        policy: backoff, stall detection and watch timeouts.
-        observer: told of every list, event and BOOKMARK (event_seen), every watch re-opened
-            (watch_restarted) and every relist (relisted), for the k8sgw_watch_* metrics.
+            The observer hears of every list, event and BOOKMARK (event_seen), every watch
+            re-opened (watch_restarted) and every relist (relisted), for the k8sgw_watch_* metrics.
 
     Returns:
         Never returns unless cancelled.
@@ -549,6 +602,7 @@ async def watch_forever(
     """
     state = WatchState()
     failures = 0
+    kind, events_send, policy = watch.kind, watch.events, watch.policy
     versions = kind.versions
     version_index = 0
     absent = forbidden = False
@@ -556,16 +610,14 @@ async def watch_forever(
     while True:
         current = kind.at_version(versions[version_index]) if version_index else kind
         try:
-            await list_then_watch(
-                client, current, events_send, state, label_selector=label_selector, policy=policy,
-                observer=observer,
-            )
+            await list_then_watch(replace(watch, kind=current) if version_index else watch, state)
             continue  # a relist is due: no delay
         except NotFoundError:
             state = WatchState(
                 synced_once=state.synced_once,
                 last_event_at=state.last_event_at,
                 watches_opened=state.watches_opened,
+                highest_seen=state.highest_seen,
             )
             if version_index + 1 < len(versions):
                 version_index += 1

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import trio
 
 from k8sgw.config import Config
-from k8sgw.config.ops import HealthConfig, PrometheusConfig, ReadyConfig
 from k8sgw.ops.http import Route, serve_ops
-from k8sgw.ops.metrics import CONTENT_TYPE, Metrics
+from k8sgw.ops.metrics import CONTENT_TYPE, Metrics, ReportedStore
 
 __all__ = [
     "HEALTH_PATH",
@@ -27,7 +26,9 @@ __all__ = [
     "lameduck_seconds",
     "metrics_enabled",
     "metrics_route",
+    "probe_health",
     "ready_route",
+    "routes_for",
     "serve_endpoints",
 ]
 
@@ -36,23 +37,17 @@ logger = logging.getLogger(__name__)
 HEALTH_PATH, READY_PATH, METRICS_PATH = "/health", "/ready", "/metrics"
 _TEXT = "text/plain; charset=utf-8"
 
-_DIRECTIVES: tuple[tuple[str, type, str], ...] = (
-    ("health", HealthConfig, HEALTH_PATH),
-    ("ready", ReadyConfig, READY_PATH),
-    ("prometheus", PrometheusConfig, METRICS_PATH),
-)
-
 
 def health_route() -> Route:
     """200 "OK" while the process runs (also during lameduck, as CoreDNS)."""
     return lambda: (200, _TEXT, b"OK")
 
 
-def ready_route(stores: Sequence[Any], *, draining: Callable[[], bool] = lambda: False) -> Route:
+def ready_route(stores: Sequence[ReportedStore], *, draining: Callable[[], bool] = lambda: False) -> Route:
     """200 "OK" once every store's map is ready; 503 before, and while draining (lameduck).
 
     Args:
-        stores: RecordStores (anything with ``.current.ready`` and ``.settings.zones``).
+        stores: the RecordStores.
         draining: true once shutdown has begun, e.g. ``lameduck_event.is_set``.
     """
 
@@ -78,11 +73,31 @@ def endpoints_for(cfg: Config) -> dict[tuple[str, int], tuple[str, ...]]:
     """(host, port) → paths to serve there, from every server block's health/ready/prometheus."""
     out: dict[tuple[str, int], dict[str, None]] = {}
     for server in cfg.servers:
-        for name, _model, path in _DIRECTIVES:
-            directive = server.plugin(name)
+        for directive, path in ((server.health, HEALTH_PATH), (server.ready, READY_PATH), (server.prometheus, METRICS_PATH)):
             if directive is not None:
                 out.setdefault((directive.host, directive.port), {})[path] = None
     return {address: tuple(paths) for address, paths in out.items()}
+
+
+def routes_for(
+    cfg: Config,
+    *,
+    stores: Sequence[ReportedStore],
+    metrics: Metrics | None,
+    draining: Callable[[], bool] = lambda: False,
+) -> dict[tuple[str, int], dict[str, Route]]:
+    """(host, port) → path → route, for every ops endpoint the Corefile asks for.
+
+    Raises:
+        ValueError: ``prometheus`` is configured but no ``metrics`` was given.
+    """
+    plan = endpoints_for(cfg)
+    routes: dict[str, Route] = {HEALTH_PATH: health_route(), READY_PATH: ready_route(tuple(stores), draining=draining)}
+    if any(METRICS_PATH in paths for paths in plan.values()):
+        if metrics is None:
+            raise ValueError("the prometheus directive needs a Metrics instance")
+        routes[METRICS_PATH] = metrics_route(metrics)
+    return {address: {p: routes[p] for p in paths} for address, paths in plan.items()}
 
 
 def lameduck_seconds(cfg: Config) -> float:
@@ -90,18 +105,18 @@ def lameduck_seconds(cfg: Config) -> float:
 
     CoreDNS adds up the lameduck of every health directive; the longest is what was meant.
     """
-    return max((h.lameduck for s in cfg.servers if (h := s.plugin("health")) is not None), default=0.0)
+    return max((s.health.lameduck for s in cfg.servers if s.health is not None), default=0.0)
 
 
 def metrics_enabled(cfg: Config) -> bool:
     """Whether any server block has ``prometheus`` (then create a Metrics and feed it)."""
-    return any(s.plugin("prometheus") is not None for s in cfg.servers)
+    return any(s.prometheus is not None for s in cfg.servers)
 
 
 async def serve_endpoints(
     cfg: Config,
     *,
-    stores: Iterable[Any],
+    stores: Iterable[ReportedStore],
     metrics: Metrics | None = None,
     draining: Callable[[], bool] = lambda: False,
     task_status: trio.TaskStatus[Mapping[str, tuple[tuple[str, int], ...]]] = trio.TASK_STATUS_IGNORED,
@@ -121,19 +136,48 @@ async def serve_endpoints(
         OSError: an address cannot be bound.
         ValueError: ``prometheus`` is configured but no ``metrics`` was given.
     """
-    plan = endpoints_for(cfg)
-    routes: dict[str, Route] = {HEALTH_PATH: health_route(), READY_PATH: ready_route(tuple(stores), draining=draining)}
-    if any(METRICS_PATH in paths for paths in plan.values()):
-        if metrics is None:
-            raise ValueError("the prometheus directive needs a Metrics instance")
-        routes[METRICS_PATH] = metrics_route(metrics)
+    plan = routes_for(cfg, stores=tuple(stores), metrics=metrics, draining=draining)
     bound: dict[str, list[tuple[str, int]]] = {}
     async with trio.open_nursery() as nursery:
         for (host, port), paths in plan.items():
-            address = await nursery.start(serve_ops, host, port, {p: routes[p] for p in paths})
+            address = await nursery.start(serve_ops, host, port, paths)
             logger.info("serving %s on %s port %d", " ".join(paths), *address)
             for path in paths:
                 bound.setdefault(path, []).append(address)
         task_status.started({path: tuple(addresses) for path, addresses in bound.items()})
         await trio.sleep_forever()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+HEALTH_PROBE_INTERVAL = 1.0
+"""Seconds between two of k8sgw's own /health requests (CoreDNS's health plugin asks once a second)."""
+
+
+async def probe_health(
+    address: tuple[str, int], routes: Mapping[str, Route], metrics: Metrics, *, interval: float = HEALTH_PROBE_INTERVAL
+) -> NoReturn:
+    """Ask our own /health at `address` every `interval` seconds while `routes` has it, and tell
+    `metrics` how long the answer took: a slow answer means the process is too busy to serve.
+
+    Each probe is one HTTP/1.0 request on a new connection, with `interval` to complete.
+    """
+    host, port = address
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+    request = f"GET {HEALTH_PATH} HTTP/1.0\r\nHost: k8sgw\r\n\r\n".encode()
+    while True:
+        await trio.sleep(interval)
+        if HEALTH_PATH not in routes:
+            continue
+        started = trio.current_time()
+        ok = False
+        with trio.move_on_after(interval):
+            try:
+                async with await trio.open_tcp_stream(host, port) as stream:
+                    await stream.send_all(request)
+                    head = b""
+                    while len(head) < 12 and (chunk := await stream.receive_some(4096)):
+                        head += chunk
+                    ok = head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200"))
+            except OSError:
+                ok = False
+        metrics.health_probed(trio.current_time() - started if ok else None)

@@ -11,15 +11,26 @@ Must not import the DNS servers or the Kubernetes client; routes close over what
 
 from __future__ import annotations
 
+import errno
 import logging
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import NoReturn
 
 import h11
 import trio
 
-__all__ = ["MAX_CONNECTIONS", "READ_TIMEOUT", "Route", "serve_ops"]
+__all__ = [
+    "MAX_CONNECTIONS",
+    "READ_TIMEOUT",
+    "ListenError",
+    "Route",
+    "RouteTable",
+    "open_ops_listeners",
+    "serve_ops",
+    "serve_ops_listeners",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +46,65 @@ MAX_CONNECTIONS = 64
 
 _MAX_REQUEST_BYTES = 16 * 1024  # request line + headers; nothing here takes a body
 _TEXT = "text/plain; charset=utf-8"
+
+
+class ListenError(OSError):
+    """An address that cannot be listened on, said as CoreDNS says it: ``listen tcp 127.0.0.1:8080:
+    address already in use`` (no ``[Errno 98]``, and the address named)."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
+def listen_error(exc: OSError, proto: str, host: str | None, port: int) -> ListenError:
+    """`exc` from binding host:port, as a ListenError naming the protocol and the address."""
+    reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        reason = "address already in use"
+    shown = f"[{host}]" if host and ":" in host else host or ""
+    return ListenError(exc.errno or 0, f"listen {proto} {shown}:{port}: {reason}")
+
+
+class RouteTable(Mapping[str, Route]):
+    """The routes one listener serves, looked up per request, so a reload swaps them in one
+    assignment while connections stay open."""
+
+    def __init__(self, routes: Mapping[str, Route] | None = None) -> None:
+        self.routes: Mapping[str, Route] = routes or {}
+
+    def __getitem__(self, path: str) -> Route:
+        return self.routes[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.routes)
+
+    def __len__(self) -> int:
+        return len(self.routes)
+
+
+async def open_ops_listeners(host: str | None, port: int) -> list[trio.SocketListener]:
+    """Listening sockets on host:port (``""`` or None: every address; port 0: any free port).
+
+    Raises:
+        ListenError: the address cannot be bound.
+    """
+    try:
+        return await trio.open_tcp_listeners(port, host=host or None)
+    except OSError as exc:
+        raise listen_error(exc, "tcp", host, port) from exc
+
+
+async def serve_ops_listeners(
+    listeners: list[trio.SocketListener],
+    routes: Mapping[str, Route],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Serve GET/HEAD ``routes`` on listeners from open_ops_listeners until cancelled (closes them)."""
+    limiter = trio.CapacityLimiter(MAX_CONNECTIONS)
+    handler = partial(_handle, routes=routes, limiter=limiter)
+    await trio.serve_listeners(handler, listeners, task_status=task_status)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def serve_ops(
@@ -55,14 +125,12 @@ async def serve_ops(
     Never returns unless cancelled.
 
     Raises:
-        OSError: the address cannot be bound.
+        ListenError: the address cannot be bound.
     """
-    listeners = await trio.open_tcp_listeners(port, host=host or None)
+    listeners = await open_ops_listeners(host, port)
     bound = listeners[0].socket.getsockname()[:2]
-    limiter = trio.CapacityLimiter(MAX_CONNECTIONS)
     async with trio.open_nursery() as nursery:
-        handler = partial(_handle, routes=routes, limiter=limiter)
-        await nursery.start(trio.serve_listeners, handler, listeners)
+        await nursery.start(serve_ops_listeners, listeners, routes)
         task_status.started(bound)
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -11,10 +11,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import dns.rcode
+
 from k8sgw.dnsserver.answer import View
 from k8sgw.dnsserver.wire import Handler, Pending
 from k8sgw.ops.metrics import Metrics, QueryCells, server_label
-from k8sgw.ops.querylog import QueryLogger, remember, summarize
+from k8sgw.ops.querylog import MAX_KEY_BYTES, Memo, QueryLogger, memo_key, summarize
 
 __all__ = ["instrument", "needs_instrumenting"]
 
@@ -25,10 +27,11 @@ def needs_instrumenting(view: View, metrics: Metrics | None) -> bool:
     return metrics is not None or any(b.log is not None for b in view.blocks)
 
 
-# What counting and logging need from a query depends only on its bytes minus the ID, so each
-# distinct query is read once (querylog.remember) and an answer from the fast path is counted for
-# the price of a dict lookup and a few increments.
+# What counting and logging need from a query depends only on its bytes minus the ID (and not on
+# its EDNS options), so each distinct query is read once (a querylog.Memo, bounded in bytes) and an
+# answer from the fast path is counted for the price of a dict lookup and a few increments.
 _UNREAD = object()
+_SERVER_RCODES = frozenset((dns.rcode.FORMERR, dns.rcode.NOTIMP, dns.rcode.REFUSED))
 
 
 @dataclass(slots=True)
@@ -36,7 +39,7 @@ class _Query:
     """One distinct query, as record() needs it."""
 
     zone: str | None  # the zone of the block that answers it; None: no block (counted as dropped)
-    plugin: str  # what answers it when k8sgw does: "k8s_gateway", or "" (no block: the server)
+    plugin: str  # what answers it when k8sgw does: "k8s_gateway" (in one of its zones), or "" (the server)
     qtype: int
     do: bool
     header_rcode: bool  # no EDNS version > 0: our reply's rcode is in its header (never BADVERS)
@@ -50,7 +53,8 @@ def instrument(
     """A handler that answers like `handle` and also counts, logs and reports what it answered."""
     server = server_label(*address)
     loggers = {id(b): QueryLogger(b.log) for b in view.blocks if b.log is not None}
-    known: dict[bytes, _Query | None] = {}
+    known = Memo()
+    entries = known.entries
     perf_counter = time.perf_counter
 
     def read(wire: bytes) -> _Query | None:
@@ -58,9 +62,12 @@ def instrument(
         if q is None or q.qname is None:
             return None  # not even a question: not counted (dropped or FORMERR)
         zone, block = view.zone_for(q.qname)
+        # CoreDNS labels a reply no plugin wrote (REFUSED for a name no zone covers) plugin="".
+        authority = block.authority if block is not None else None
+        ours = authority is not None and authority.settings.scope.zone_of(q.qname) is not None
         return _Query(
             zone=str(zone) if zone else None,
-            plugin="k8s_gateway" if block is not None else "",
+            plugin="k8s_gateway" if ours else "",
             qtype=q.qtype or 0,
             do=q.do,
             header_rcode=not q.edns_version,
@@ -69,9 +76,12 @@ def instrument(
 
     def record(wire: bytes, reply: bytes | None, addr: Any, started: float, plugin: str) -> None:
         duration = perf_counter() - started
-        q = known.get(wire[2:], _UNREAD)
+        key = wire[2:] if len(wire) <= MAX_KEY_BYTES else memo_key(wire)
+        q = entries.get(key, _UNREAD) if key is not None else _UNREAD
         if q is _UNREAD:
-            q = remember(known, wire[2:], read(wire))
+            q = read(wire)
+            if key is not None:
+                known.put(key, q)
         if q is None:
             return
         if metrics is not None and reply is not None:
@@ -80,7 +90,9 @@ def instrument(
                 rcode = reply[3] & 0xF
                 cells = q.cells.get(rcode << 2 | family)
                 if cells is None:
-                    cells = metrics.cells(proto, family, q.qtype, rcode, q.zone, server, q.plugin)
+                    # The checks before answering (FORMERR, NOTIMP, REFUSED for another class) are the server's.
+                    by = q.plugin if rcode not in _SERVER_RCODES else ""
+                    cells = metrics.cells(proto, family, q.qtype, rcode, q.zone, server, by)
                     q.cells[rcode << 2 | family] = cells
                 cells.count(duration, len(wire), len(reply), q.do)
             else:  # BADVERS, or an upstream's reply: the extended bits are in its OPT record

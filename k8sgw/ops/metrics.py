@@ -17,6 +17,21 @@ k8sgw has no use for; an empty label is the same as an absent one in PromQL):
     coredns_dns_request_duration_seconds{server, zone, type}        histogram (0.25 ms ... 8.192 s)
     coredns_dns_request_size_bytes{server, zone, proto}             histogram (0 ... 64000)
     coredns_dns_response_size_bytes{server, zone, proto}            histogram (0 ... 64000)
+    coredns_plugin_enabled{server, zone, name}                      gauge, 1 per directive of a block
+    coredns_panics_total                                            counter: bugs caught while serving
+    coredns_reload_failed_total                                     counter: Corefiles not applied
+    coredns_health_request_duration_seconds                         histogram: k8sgw asking its own
+                                                                    /health once a second
+    coredns_health_request_failures_total                           counter: those that failed
+    coredns_cache_entries{server, type, zones}                      gauge; type "success" or "denial"
+    coredns_cache_requests_total{server, zones}                     counter
+    coredns_cache_hits_total{server, type, zones}                   counter
+    coredns_cache_misses_total{server, zones}                       counter
+    coredns_forward_requests_total{to}                              counter, per upstream "host:port"
+    coredns_forward_responses_total{to, rcode}                      counter
+    coredns_forward_request_duration_seconds{to, rcode}             histogram (TIME_BUCKETS)
+    coredns_forward_healthcheck_failures_total{to}                  counter: failed exchanges (k8sgw
+                                                                    checks health in band)
 
 k8sgw's own, one series per k8s_gateway block (``zones``: its zones, space-separated):
 
@@ -34,13 +49,15 @@ plus the standard ``process_*`` and ``python_*`` families of prometheus_client.
 
 from __future__ import annotations
 
+import logging
 import platform
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
+import dns.name
 import dns.rcode
 import dns.rdatatype
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -69,6 +86,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 TIME_BUCKETS: tuple[float, ...] = tuple(0.00025 * 2**i for i in range(16))
 """CoreDNS ``plugin.TimeBuckets``: exponential from 0.25 ms, factor 2, 16 buckets (to 8.192 s)."""
+
+SLIM_TIME_BUCKETS: tuple[float, ...] = tuple(0.00025 * 10**i for i in range(5))
+"""CoreDNS ``plugin.SlimTimeBuckets`` (the health probe's): 0.25 ms, factor 10, 5 buckets."""
 
 SIZE_BUCKETS: tuple[float, ...] = (0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16e3, 32e3, 48e3, 64e3)
 """CoreDNS request/response size buckets, in bytes."""
@@ -151,29 +171,108 @@ class QueryCells:
         h.sum += response_size
 
 
+class MapState(Protocol):
+    """What a scrape reads of a published record map."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def serial(self) -> int: ...
+    @property
+    def ready(self) -> bool: ...
+    def __len__(self) -> int: ...
+
+
+class ZonesOf(Protocol):
+    @property
+    def zones(self) -> tuple[dns.name.Name, ...]: ...
+
+
+class ReportedStore(Protocol):
+    """What a scrape reads of a store (a RecordStore): its zones, current map and object counts."""
+
+    @property
+    def settings(self) -> ZonesOf: ...
+    @property
+    def current(self) -> MapState: ...
+    def object_count(self, kind: str) -> int: ...
+
+
 @dataclass
-class _Tracked:
+class StoreMetrics:
+    """One store's series, and the WatchObserver its watchers report to."""
+
     zones: str
     kinds: tuple[str, ...]
-    store: Any
+    store: ReportedStore
+    clock: Callable[[], float]
     restarts: dict[str, int] = field(default_factory=dict)
     relists: dict[str, int] = field(default_factory=dict)
     last_event: dict[str, float] = field(default_factory=dict)
 
-
-class _StoreWatchObserver:
-    def __init__(self, tracked: _Tracked, clock: Callable[[], float]) -> None:
-        self._tracked = tracked
-        self._clock = clock
-
     def watch_restarted(self, kind: str) -> None:
-        self._tracked.restarts[kind] = self._tracked.restarts.get(kind, 0) + 1
+        self.restarts[kind] = self.restarts.get(kind, 0) + 1
 
     def relisted(self, kind: str) -> None:
-        self._tracked.relists[kind] = self._tracked.relists.get(kind, 0) + 1
+        self.relists[kind] = self.relists.get(kind, 0) + 1
 
     def event_seen(self, kind: str) -> None:
-        self._tracked.last_event[kind] = self._clock()
+        self.last_event[kind] = self.clock()
+
+
+class CacheSizes(Protocol):
+    def sizes(self) -> tuple[int, int]: ...
+
+
+@dataclass
+class CacheMetrics:
+    """One `cache` directive's counters (a dnsserver.cache.CacheObserver); entries read at scrape."""
+
+    server: str
+    zones: str
+    cache: CacheSizes | None = None
+    hits: list[int] = field(default_factory=lambda: [0, 0])  # success, denial
+    misses: int = 0
+
+    def hit(self, denial: bool) -> None:
+        self.hits[denial] += 1
+
+    def miss(self) -> None:
+        self.misses += 1
+
+
+class _ForwardMetrics:
+    """Every forwarder's exchanges, by upstream (a dnsserver.forward.ForwardObserver)."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, ...], list[int]] = {}
+        self.responses: dict[tuple[str, ...], list[int]] = {}
+        self.duration: dict[tuple[str, ...], _Histogram] = {}
+        self.failures: dict[tuple[str, ...], list[int]] = {}
+
+    def request(self, to: str) -> None:
+        self.requests.setdefault((to,), [0])[0] += 1
+
+    def response(self, to: str, rcode: int, duration: float) -> None:
+        label = _rcode_label(rcode)
+        self.responses.setdefault((to, label), [0])[0] += 1
+        _hist(self.duration, (to, label), TIME_BUCKETS).observe(duration)
+
+    def failed(self, to: str) -> None:
+        self.failures.setdefault((to,), [0])[0] += 1
+
+
+class _PanicCounter(logging.Handler):
+    """Counts what the servers catch and log with a traceback: a bug that cost one answer or one
+    connection, never the server (CoreDNS counts the panics its servers recover from)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = [0]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.count[0] += 1
 
 
 class Metrics:
@@ -205,7 +304,16 @@ class Metrics:
         self._duration: dict[tuple[str, ...], _Histogram] = {}
         self._request_size: dict[tuple[str, ...], _Histogram] = {}
         self._response_size: dict[tuple[str, ...], _Histogram] = {}
-        self._tracked: list[_Tracked] = []
+        self._tracked: list[StoreMetrics] = []
+        self._caches: list[CacheMetrics] = []
+        self._plugins: dict[tuple[str, ...], list[int]] = {}
+        self._reload_failed = [0]
+        self._health = _Histogram(SLIM_TIME_BUCKETS)
+        self._health_failures = [0]
+        self.forward = _ForwardMetrics()
+        """The observer every Forwarder reports to."""
+        self.panics = _PanicCounter()
+        """A logging handler: attached to the "k8sgw" logger while serving, it counts panics."""
         self.registry.register(_Collector(self._collect))
         if process_metrics:
             ProcessCollector(registry=self.registry)
@@ -266,7 +374,7 @@ class Metrics:
             type_label = _TYPE_LABEL.get(qtype, "other")
         else:
             type_label = qtype.upper() if qtype.upper() in _COMMON_TYPES else "other"
-        rcode_label = rcode if isinstance(rcode, str) else dns.rcode.to_text(dns.rcode.Rcode.make(rcode))
+        rcode_label = rcode if isinstance(rcode, str) else _rcode_label(rcode)
         return QueryCells(
             requests=self._requests.setdefault((server, zone, proto, family, type_label), [0]),
             responses=self._responses.setdefault((server, zone, rcode_label, plugin), [0]),
@@ -278,24 +386,56 @@ class Metrics:
 
     # -- stores and watchers ------------------------------------------------------------------
 
-    def track_store(self, kind_names: Iterable[str], store: Any) -> WatchObserver:
-        """Report ``store`` (a RecordStore) at every scrape; returns the observer for its watchers.
+    def store_metrics(self, kind_names: Iterable[str], store: ReportedStore) -> StoreMetrics:
+        """The series of ``store``, reported once passed to ``report`` (a generation's stores are
+        reported from the moment it serves, so two generations never report the same zones).
 
         Args:
             kind_names: the kinds the store indexes (``k8sgw_objects`` has one series per kind).
-            store: read at scrape time only: ``current`` (version, ready, serial, len) and
-                ``object_count(kind)``.
+            store: read at scrape time only.
         """
-        zones = getattr(getattr(store, "settings", None), "zones", ())
-        label = " ".join(str(z) for z in zones)
-        tracked = _Tracked(zones=label, kinds=tuple(kind_names), store=store)
-        self._tracked.append(tracked)
-        return _StoreWatchObserver(tracked, self._clock)
+        label = " ".join(str(z) for z in store.settings.zones)
+        return StoreMetrics(zones=label, kinds=tuple(kind_names), store=store, clock=self._clock)
 
-    def forget_stores(self, stores: Iterable[Any]) -> None:
-        """Stop reporting these stores (a reload replaced them)."""
+    def report(
+        self,
+        stores: Iterable[StoreMetrics],
+        caches: Iterable[CacheMetrics] = (),
+        plugins: Iterable[tuple[str, str, str]] = (),
+    ) -> None:
+        """Report these stores and caches at every scrape, and no others; `plugins` are the
+        (server, zone, directive) of the running configuration, for coredns_plugin_enabled."""
+        self._tracked = list(stores)
+        self._caches = list(caches)
+        self._plugins = {key: [1] for key in plugins}
+
+    def cache_metrics(self, server: str, zones: Iterable[str]) -> CacheMetrics:
+        """The counters of one `cache` (reported once passed to ``report``)."""
+        return CacheMetrics(server=server, zones=",".join(zones))
+
+    def track_store(self, kind_names: Iterable[str], store: ReportedStore) -> WatchObserver:
+        """Report ``store`` beside those reported already; returns the observer for its watchers."""
+        tracked = self.store_metrics(kind_names, store)
+        self._tracked.append(tracked)
+        return tracked
+
+    def forget_stores(self, stores: Iterable[ReportedStore]) -> None:
+        """Stop reporting these stores."""
         gone = {id(s) for s in stores}
         self._tracked = [t for t in self._tracked if id(t.store) not in gone]
+
+    # -- the process ----------------------------------------------------------------------------
+
+    def reload_failed(self) -> None:
+        """A changed Corefile was not applied (it did not parse, bind or sync)."""
+        self._reload_failed[0] += 1
+
+    def health_probed(self, duration: float | None) -> None:
+        """k8sgw asked its own /health: it took `duration` seconds, or failed (None)."""
+        if duration is None:
+            self._health_failures[0] += 1
+        else:
+            self._health.observe(duration)
 
     # -- scraping ---------------------------------------------------------------------------------
 
@@ -336,7 +476,58 @@ class Metrics:
             "coredns_dns_response_size_bytes", "Size of the returned response in bytes.",
             ["server", "zone", "proto"], self._response_size,
         )
+        yield _counter(
+            "coredns_reload_failed", "Counter of the number of failed reload attempts.", [], {(): self._reload_failed}
+        )
+        yield _counter("coredns_panics", "Bugs caught while serving: each cost one answer or one connection.", [], {(): self.panics.count})
+        plugins = GaugeMetricFamily(
+            "coredns_plugin_enabled", "A metric that indicates whether a plugin is enabled on per server and zone basis.",
+            labels=["server", "zone", "name"],
+        )
+        for key in self._plugins:
+            plugins.add_metric(list(key), 1)
+        yield plugins
+        yield _histogram(
+            "coredns_health_request_duration_seconds", "Histogram of the time (in seconds) each request took.",
+            [], {(): self._health} if sum(self._health.counts) else {},
+        )
+        yield _counter(
+            "coredns_health_request_failures", "The number of times the health check failed.", [],
+            {(): self._health_failures},
+        )
+        yield from self._collect_caches()
+        fwd = self.forward
+        yield _counter("coredns_forward_requests", "Counter of requests made per upstream.", ["to"], fwd.requests)
+        yield _counter(
+            "coredns_forward_responses", "Counter of responses received per upstream.", ["to", "rcode"], fwd.responses
+        )
+        yield _histogram(
+            "coredns_forward_request_duration_seconds", "Histogram of the time each request took.",
+            ["to", "rcode"], fwd.duration,
+        )
+        yield _counter(
+            "coredns_forward_healthcheck_failures", "Counter of the number of failed healthchecks.", ["to"], fwd.failures
+        )
         yield from self._collect_stores()
+
+    def _collect_caches(self) -> Iterator[Metric]:
+        entries = GaugeMetricFamily(
+            "coredns_cache_entries", "The number of elements in the cache.", labels=["server", "type", "zones"]
+        )
+        requests = CounterMetricFamily(
+            "coredns_cache_requests", "The count of cache requests.", labels=["server", "zones"]
+        )
+        hits = CounterMetricFamily("coredns_cache_hits", "The count of cache hits.", labels=["server", "type", "zones"])
+        misses = CounterMetricFamily("coredns_cache_misses", "The count of cache misses.", labels=["server", "zones"])
+        for c in self._caches:
+            success, denial = c.cache.sizes() if c.cache is not None else (0, 0)
+            entries.add_metric([c.server, "success", c.zones], success)
+            entries.add_metric([c.server, "denial", c.zones], denial)
+            requests.add_metric([c.server, c.zones], sum(c.hits) + c.misses)
+            hits.add_metric([c.server, "success", c.zones], c.hits[0])
+            hits.add_metric([c.server, "denial", c.zones], c.hits[1])
+            misses.add_metric([c.server, c.zones], c.misses)
+        yield from (entries, requests, hits, misses)
 
     def _collect_stores(self) -> Iterator[Metric]:
         objects = GaugeMetricFamily("k8sgw_objects", "Kubernetes objects indexed, per kind.", labels=["zones", "kind"])
@@ -368,6 +559,13 @@ class Metrics:
 class _Collector:
     def __init__(self, collect: Callable[[], Iterator[Metric]]) -> None:
         self.collect = collect
+
+
+def _rcode_label(rcode: int) -> str:
+    try:
+        return dns.rcode.to_text(dns.rcode.Rcode.make(rcode))
+    except ValueError:
+        return str(rcode)
 
 
 def _hist(table: dict[tuple[str, ...], _Histogram], key: tuple[str, ...], buckets: tuple[float, ...]) -> _Histogram:

@@ -29,7 +29,17 @@ import dns.rdatatype
 
 from k8sgw.config.ops import COMMON_LOG_FORMAT, LOG_CLASSES, LogConfig
 
-__all__ = ["MAX_MEMO", "QUERY_LOGGER", "QueryLogger", "WireSummary", "classify", "format_entry", "remember", "summarize"]
+__all__ = [
+    "MAX_MEMO_BYTES",
+    "QUERY_LOGGER",
+    "Memo",
+    "QueryLogger",
+    "WireSummary",
+    "classify",
+    "format_entry",
+    "memo_key",
+    "summarize",
+]
 
 QUERY_LOGGER = "k8sgw.query"
 
@@ -275,17 +285,77 @@ def _seconds(duration: float) -> str:
     return text + "s"
 
 
-# Each distinct query and reply (bytes minus the ID) is read once: a repeated one costs a dict
-# lookup, like the fast path's replies. Past this many, a memo starts over.
-MAX_MEMO = 100_000
+MAX_MEMO_BYTES = 16 * 1024 * 1024
+"""What one per-query memo (of a listener's metrics, or of one `log` directive on a listener, for
+queries and for replies) may hold, counted as MEMO_ENTRY_BYTES per entry plus its key; past it the
+memo starts over, which costs only reading queries again. About 25,000 distinct queries fit."""
+
+MEMO_ENTRY_BYTES = 600
+"""What an entry costs beyond its key's bytes: tracemalloc says 400 (metrics) to 700 (log) bytes
+per distinct query for the dict slot, the key object and what was read from it."""
+
+MAX_KEY_BYTES = 512
+"""A longer query is memoised by its header, question and OPT header without the EDNS options,
+which change nothing k8sgw answers or logs but {size}; a longer reply is not memoised (read anew)."""
 
 
-def remember(memo: dict, key: bytes, value):
-    """memo[key] = value, starting the memo over when it holds MAX_MEMO entries; returns value."""
-    if len(memo) >= MAX_MEMO:
-        memo.clear()
-    memo[key] = value
-    return value
+class Memo:
+    """A dict from message bytes (minus the ID) to what was read from them, bounded in bytes.
+
+    Each distinct query or reply is read once: a repeated one costs a dict lookup, like the fast
+    path's replies. A flood of distinct or padded queries cannot grow it past MAX_MEMO_BYTES.
+    """
+
+    __slots__ = ("_bytes", "entries", "max_bytes")
+
+    def __init__(self, max_bytes: int = MAX_MEMO_BYTES) -> None:
+        self.entries: dict[bytes, object] = {}
+        self.max_bytes = max_bytes
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def size(self) -> int:
+        """Bytes counted against max_bytes."""
+        return self._bytes
+
+    def put(self, key: bytes, value):
+        """entries[key] = value (starting over when full); returns value."""
+        cost = len(key) + MEMO_ENTRY_BYTES
+        if self._bytes + cost > self.max_bytes:
+            self.entries.clear()
+            self._bytes = 0
+        if key not in self.entries:
+            self._bytes += cost
+        self.entries[key] = value
+        return value
+
+
+def memo_key(query: bytes) -> bytes | None:
+    """The memo key of a query: its bytes minus the ID; for one over MAX_KEY_BYTES, that without
+    its EDNS options (None: it cannot be read that far, so it is not memoised)."""
+    if len(query) <= MAX_KEY_BYTES:
+        return query[2:]
+    try:
+        _, _, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(query)
+        offset = 12
+        for _ in range(qdcount):
+            offset = _skip_name(query, offset) + 4
+        for _ in range(ancount + nscount + arcount):
+            offset = _skip_name(query, offset)
+            rdtype, _, _, rdlength = _RR_FIXED.unpack_from(query, offset)
+            offset += _RR_FIXED.size
+            if rdtype == _OPT:
+                # Up to the OPT's fixed fields, with its RDLENGTH zeroed; what follows it is kept.
+                rest = query[offset + rdlength :]
+                key = query[2 : offset - 2] + b"\0\0" + rest
+                return key if len(key) <= MAX_KEY_BYTES else None
+            offset += rdlength
+    except (struct.error, IndexError):
+        return None
+    return None
 
 
 class QueryLogger:
@@ -303,9 +373,9 @@ class QueryLogger:
         self._all_classes = cfg.classes >= frozenset(LOG_CLASSES)
         self._scopes = tuple(dns.name.from_text(n) for n in cfg.names)
         self._template = _template(cfg.format)
-        # query minus ID → (its values, EDNS payload), or None: not logged (unreadable, out of scope)
-        self._queries: dict[bytes, tuple[dict[str, str], int | None] | None] = {}
-        self._replies: dict[bytes, tuple[dict[str, str], str]] = {}  # reply minus ID → (values, class)
+        # query key (memo_key) → (its values, EDNS payload), or None: not logged (unreadable, out of scope)
+        self._queries = Memo()
+        self._replies = Memo()  # reply minus ID → (values, class)
 
     def log(
         self,
@@ -319,9 +389,12 @@ class QueryLogger:
         """Log one query and its reply (None: dropped) if the directive selects it."""
         if not self.logger.isEnabledFor(logging.INFO):
             return
-        known = self._queries.get(query[2:], _UNREAD)
+        key = memo_key(query)
+        known = self._queries.entries.get(key, _UNREAD) if key is not None else _UNREAD
         if known is _UNREAD:
-            known = remember(self._queries, query[2:], self._read_query(query))
+            known = self._read_query(query)
+            if key is not None:
+                self._queries.put(key, known)
         if known is None:
             return
         query_values, payload = known
@@ -330,6 +403,7 @@ class QueryLogger:
             return
         values = _line_values(remote, proto, time.time)
         values.update(query_values)
+        values["{size}"] = str(len(query))  # a memo key may leave the EDNS options out
         values["{>id}"] = str(int.from_bytes(query[:2], "big"))
         values["{>bufsize}"] = _bufsize(payload, proto)
         if reply_values is not None:
@@ -338,10 +412,12 @@ class QueryLogger:
         self.logger.info("%s", self._template.render(values))
 
     def _read_reply(self, reply: bytes) -> tuple[dict[str, str], str]:
-        read = self._replies.get(reply[2:])
+        read = self._replies.entries.get(reply[2:]) if len(reply) <= MAX_KEY_BYTES else None
         if read is None:
             r = summarize(reply)
-            read = remember(self._replies, reply[2:], (_reply_values(r) if r else {}, classify(r)))
+            read = (_reply_values(r) if r else {}, classify(r))
+            if len(reply) <= MAX_KEY_BYTES:
+                self._replies.put(reply[2:], read)
         return read
 
     def _read_query(self, query: bytes) -> tuple[dict[str, str], int | None] | None:

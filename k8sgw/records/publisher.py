@@ -71,6 +71,13 @@ class Publisher:
             logger.info("resourceVersion %r is not a number: SOA serials follow the clock", resource_version)
             self._clock_serials = True
 
+    def history_replaced(self, kind: str) -> None:
+        """The API server was replaced: its revisions say nothing about the old one's, and serials
+        that followed them would stop (or go back), so from now on they follow the clock."""
+        if not self._clock_serials:
+            logger.warning("%s: the API server was replaced; SOA serials follow the clock", kind)
+            self._clock_serials = True
+
     def publish(
         self, touched: set[NameKey], ready: bool, winning: Callable[[NameKey], tuple[RRsets, TTLs]]
     ) -> Iterator[None]:

@@ -196,6 +196,8 @@ class RecordStore:
                 yield from self._put_all(event.kind, event.objects, seen, touched)
                 listing = True
             elif isinstance(event, Synced):
+                if event.history_replaced:
+                    self._publisher.history_replaced(event.kind)
                 self._publisher.seen_version(event.resource_version)
                 seen = self._paged.pop(event.kind, set())
                 yield from self._put_all(event.kind, event.objects, seen, touched)

@@ -1,7 +1,7 @@
 """The benchmark harness end to end at toy sizes: it runs, and its numbers come out and are sane.
 
 No performance target is asserted here (a timed unit test fails on a busy machine, not on a slow
-k8sgw); `python -m k8sgw.bench` is where the targets are judged. dnsperf and NSD are used when
+k8sgw); `python -m bench` is where the targets are judged. dnsperf and NSD are used when
 installed; without them the harness falls back to its Python client and k8sgw alone, and that path
 is tested on every machine.
 """
@@ -16,9 +16,9 @@ import sys
 
 import pytest
 
-from k8sgw.bench import cluster
-from k8sgw.bench.load import parse_dnsperf, percentile
-from k8sgw.bench.report import Results, ScaleResult, render
+from bench import cluster
+from bench.load import parse_dnsperf, percentile
+from bench.report import Results, ScaleResult, render
 
 TINY = [
     "--objects",
@@ -40,7 +40,7 @@ def run_bench(tmp_path, *extra: str) -> tuple[str, dict]:
         [
             sys.executable,
             "-m",
-            "k8sgw.bench",
+            "bench",
             *TINY,
             "--json",
             str(out_json),

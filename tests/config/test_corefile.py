@@ -524,3 +524,38 @@ def test_load_reports_lines_with_the_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load(str(path))
     assert str(info.value).startswith(f'{path}:2: directive "rewrite" is not supported by k8sgw (supported: ')
+
+
+def test_an_unset_variable_in_a_server_block_key_is_named():
+    for text, names in (
+        ("{$ZONE}:53 {\n k8s_gateway\n}\n", "environment variable ZONE is not set"),
+        ("{$ZONE} {\n k8s_gateway\n}\n", "environment variable ZONE is not set"),
+        ("{$ZONE}.org:{%PORT%} {\n k8s_gateway\n}\n", "environment variables PORT, ZONE are not set"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            parse_corefile(text, env={})
+        assert names in str(caught.value) and ":1:" in str(caught.value)
+    assert parse_corefile("{$ZONE}:53 {\n k8s_gateway\n}\n", env={"ZONE": "foo.org"}).servers[0].zones == ("foo.org.",)
+
+
+def test_snippets_and_import_are_named_as_unsupported():
+    for text, line in (
+        ("(common) {\n log\n}\nfoo.org {\n import common\n}\n", 1),
+        ("foo.org {\n log\n import common\n}\n", 3),
+        ("import other.conf\nfoo.org {\n log\n}\n", 1),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            parse_corefile(text, env={})
+        assert f"Corefile:{line}:" in str(caught.value)
+        assert "import are not supported by k8sgw" in str(caught.value)
+
+
+def test_an_error_never_echoes_a_huge_token():
+    for text in (
+        "foo.org {\n k8s_gateway {\n  ttl " + "x" * 50_000 + "\n }\n}\n",
+        "y" * 50_000 + " {\n}\n",
+        "foo.org {\n " + "z" * 50_000 + "\n}\n",
+    ):
+        with pytest.raises(ConfigError) as caught:
+            parse_corefile(text, env={})
+        assert len(str(caught.value)) < 1000 and "(50000 characters)" in str(caught.value)

@@ -62,7 +62,10 @@ def ignored(path: str) -> bool:
             continue
         negate = pattern.startswith("!")
         pattern = pattern.lstrip("!").rstrip("/").removeprefix("**/")
-        if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path.split("/")[-1], pattern):
+        # A pattern that names a directory covers everything below it.
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch.fnmatch(p, pattern) for p in prefixes) or fnmatch.fnmatch(parts[-1], pattern):
             result = not negate
     return result
 
@@ -76,6 +79,15 @@ def test_copy_sources_exist_and_are_not_ignored() -> None:
             assert (ROOT / src).exists(), src
             assert not ignored(src.rstrip("/")), f"{src} is excluded by .dockerignore"
     assert ignored("tests") and ignored(".git") and ignored("deploy")
+
+
+def test_image_copies_only_what_runs() -> None:
+    """The build context holds the package and its build files; the benchmark, the tests and the
+    deployment manifests never reach the image."""
+    for path in ("bench", "bench/run.py", "tests", "tests/support/faults.py", "deploy", "Tiltfile", ".ci"):
+        assert ignored(path), f"{path} would be sent to the image build"
+    for path in ("k8sgw/cli.py", "k8sgw/devapi/server.py", "pyproject.toml", "setup.py", "README.md"):
+        assert not ignored(path), f"{path} is needed to build the image"
 
 
 def test_image_contract() -> None:
@@ -108,6 +120,9 @@ def test_package_installs_from_a_wheel(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "k8sgw", src / "k8sgw", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(ROOT / name, src / name)
+    # Beside it, what must not ship: the benchmark harness and the tests' fault switchboard.
+    shutil.copytree(ROOT / "bench", src / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tests" / "support", src / "tests" / "support", ignore=shutil.ignore_patterns("__pycache__"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     # With build isolation, as in the image: pip fetches the build backend (setuptools) itself.
     done = subprocess.run(
@@ -125,6 +140,9 @@ def test_package_installs_from_a_wheel(tmp_path: Path) -> None:
     assert {"k8sgw/cli.py", "k8sgw/ops/http.py", "k8sgw/config/ops.py", "k8sgw/examples/seed/service-web.yaml"} <= names
     assert [n for n in names if n.startswith("k8sgw/dnsserver/_mmsg") and n.endswith(".so")], sorted(names)
     assert "k8sgw/dnsserver/_mmsg.c" not in names  # compiled in, not shipped
+    assert not [n for n in names if n.split("/")[0] in ("bench", "tests") or n.startswith("k8sgw/bench/")]
+    with zipfile.ZipFile(wheel) as z:  # the dev API server ships (k8sgw-dev), its fault switches do not
+        assert "def fail_next" not in z.read("k8sgw/devapi/faults.py").decode()
     target = tmp_path / "site"
     done = subprocess.run(
         [*pip, "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)],

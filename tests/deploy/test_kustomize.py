@@ -192,6 +192,8 @@ def test_dev_overlay() -> None:
     args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("-log.level") + 1] == "debug"
     assert dev_image().split(":")[0] == "k8sgw-dev"
+    # An image loaded into kind/k3d/minikube is used as it is; nothing tries to pull it.
+    assert dep["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
 
 
 def corefiles(directory: str) -> dict[str, str]:

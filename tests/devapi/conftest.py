@@ -13,6 +13,7 @@ import pytest
 
 import k8sgw
 from k8sgw.devapi import DevCluster, serve_devapi
+from tests.support.faults import Faults
 
 EXAMPLES = Path(k8sgw.__file__).parent / "examples"
 SEED = EXAMPLES / "seed"
@@ -20,7 +21,7 @@ SEED = EXAMPLES / "seed"
 
 @pytest.fixture
 def cluster() -> DevCluster:
-    cluster = DevCluster(bookmark_interval=0.2)
+    cluster = DevCluster(bookmark_interval=0.2, faults=Faults)
     cluster.load_manifests([SEED])
     return cluster
 

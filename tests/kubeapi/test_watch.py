@@ -27,6 +27,7 @@ from k8sgw.kubeapi.events import Deleted, KubeEvent, Synced, SyncPage, Upserted
 from k8sgw.kubeapi.kinds import INGRESS, KINDS, SERVICE
 from k8sgw.kubeapi.watch import (
     RetryPolicy,
+    Watch,
     WatchState,
     list_objects,
     list_then_watch,
@@ -178,7 +179,7 @@ async def watching(
     async with KubeClient(conn, transport=api.transport) as kube, trio.open_nursery() as nursery:
         await nursery.start(
             functools.partial(
-                watch_forever, kube, kind, events_send, label_selector=label_selector, policy=policy
+                watch_forever, Watch(kube, kind, events_send, label_selector=label_selector, policy=policy)
             )
         )
         yield WholeLists(events_recv)
@@ -197,7 +198,7 @@ async def test_list_pages_reach_the_indexer_as_they_arrive(autojump_clock):
     conn = Connection("https://api.example.org:6443")
     with trio.fail_after(60):
         async with KubeClient(conn, transport=api.transport) as kube, trio.open_nursery() as nursery:
-            nursery.start_soon(functools.partial(watch_forever, kube, INGRESS, events_send, policy=POLICY))
+            nursery.start_soon(functools.partial(watch_forever, Watch(kube, INGRESS, events_send, policy=POLICY)))
             first, second, done = [await events_recv.receive() for _ in range(3)]
             nursery.cancel_scope.cancel()
     assert (first.first, keys(first.objects)) == (True, [("default", "a")])
@@ -571,12 +572,12 @@ async def test_list_then_watch_and_stream_watch_layers(autojump_clock):
     conn = Connection("https://api.example.org:6443")
     with trio.fail_after(60):
         async with KubeClient(conn, transport=api.transport) as kube:
-            await list_then_watch(kube, INGRESS, events_send, state, policy=POLICY)  # returns: relist
+            await list_then_watch(Watch(kube, INGRESS, events_send, policy=POLICY), state)  # returns: relist
             assert state.resource_version is None
             api.watch().send_nowait(error_line(500, "InternalError", "boom"))
             state.resource_version = "11"
             with pytest.raises(Exception, match="500 InternalError: boom"):
-                await stream_watch(kube, INGRESS, events_send, state, policy=POLICY)
+                await stream_watch(Watch(kube, INGRESS, events_send, policy=POLICY), state)
     events = WholeLists(events_recv)
     got = [events.receive_nowait() for _ in range(2)]
     assert isinstance(got[0], Synced) and got[1].obj.key == ("default", "b")

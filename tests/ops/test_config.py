@@ -218,7 +218,7 @@ def test_log_errors(line: str, message: str) -> None:
 
 
 def test_full_ops_corefile() -> None:
-    """DESIGN.md's Corefile, operations directives included (minus the DNS ones of another issue)."""
+    """A complete Corefile with every operations directive (the DNS ones are tested in tests/config)."""
     cfg = parse_corefile(
         """\
 .:1053 {

@@ -10,7 +10,15 @@ import trio
 
 from k8sgw.config import parse_corefile
 from k8sgw.kubeapi.events import Synced
-from k8sgw.ops.endpoints import endpoints_for, lameduck_seconds, metrics_enabled, serve_endpoints
+from k8sgw.ops.endpoints import (
+    endpoints_for,
+    health_route,
+    lameduck_seconds,
+    metrics_enabled,
+    probe_health,
+    serve_endpoints,
+)
+from k8sgw.ops.http import serve_ops
 from k8sgw.ops.metrics import Metrics
 from k8sgw.records.store import RecordStore, ZoneSettings
 
@@ -72,3 +80,39 @@ async def test_no_endpoints_and_missing_metrics() -> None:
         nursery.cancel_scope.cancel()
     with pytest.raises(ValueError, match="needs a Metrics"):
         await serve_endpoints(parse_corefile(COREFILE, env={}), stores=[])
+
+
+class _Probed(Metrics):
+    """Metrics that also say when a health probe has been counted (the test waits on that)."""
+
+    def __init__(self) -> None:
+        super().__init__(process_metrics=False)
+        self.probed = trio.Event()
+
+    def health_probed(self, duration: float | None) -> None:
+        super().health_probed(duration)
+        self.probed.set()
+        self.probed = trio.Event()
+
+
+async def test_health_is_probed_and_timed_as_coredns_does(nursery) -> None:
+    metrics = _Probed()
+    routes = {"/health": health_route()}
+    address = await nursery.start(serve_ops, "127.0.0.1", 0, routes)
+    nursery.start_soon(partial(probe_health, address, routes, metrics, interval=0.01))
+    with trio.fail_after(10):
+        for _ in range(3):
+            await metrics.probed.wait()
+    text = metrics.render().decode()
+    assert "coredns_health_request_duration_seconds_count 3.0" in text
+    assert 'coredns_health_request_duration_seconds_bucket{le="0.00025"}' in text
+    assert "coredns_health_request_failures_total 0.0" in text
+    # Nothing listening any more: each probe is a failure.
+    dead = {"/health": health_route()}
+    with trio.socket.socket() as sock:
+        await sock.bind(("127.0.0.1", 0))
+        gone = sock.getsockname()
+    nursery.start_soon(partial(probe_health, gone, dead, metrics, interval=0.01))
+    with trio.fail_after(10):
+        while "coredns_health_request_failures_total 0.0" in metrics.render().decode():
+            await metrics.probed.wait()

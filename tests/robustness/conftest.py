@@ -11,7 +11,8 @@ def cluster():
     0.5 s, and a quiet watch must not look stalled (production: 60 s bookmarks, 150 s timeout)."""
     from k8sgw.devapi.store import DevCluster
     from tests.conftest import EXAMPLES
+    from tests.support.faults import Faults
 
-    c = DevCluster(bookmark_interval=0.1)
+    c = DevCluster(bookmark_interval=0.1, faults=Faults)
     c.load_manifests(sorted((EXAMPLES / "seed").glob("*.yaml")))
     return c

@@ -34,7 +34,7 @@ from k8sgw.kubeapi.connection import Connection
 from k8sgw.kubeapi.errors import KubeError
 from k8sgw.kubeapi.kinds import KINDS
 from k8sgw.kubeapi.kubeconfig import resolve_connection
-from k8sgw.kubeapi.watch import list_objects, watch_forever
+from k8sgw.kubeapi.watch import Watch, list_objects, watch_forever
 from tests.conftest import FAST_RETRY, corefile, query, start_k8sgw
 
 POLICY = dataclasses.replace(FAST_RETRY, inactivity_timeout=0.5, request_timeout=0.5)
@@ -211,7 +211,7 @@ async def test_exec_plugin_timeout_through_the_watcher(nursery, cluster, tmp_pat
     conn = Connection(base_url=url, verify=ctx, auth=auth, source="test")
     send, recv = trio.open_memory_channel(0)
     async with KubeClient(conn) as client, trio.open_nursery() as inner:
-        inner.start_soon(partial(watch_forever, client, KINDS["Ingress"], send, policy=POLICY))
+        inner.start_soon(partial(watch_forever, Watch(client, KINDS["Ingress"], send, policy=POLICY)))
         with trio.fail_after(10):
             since = len(logs.lines)
             await logs.wait_count(lambda line: "did not finish within 0.3 s" in line, 2, since)

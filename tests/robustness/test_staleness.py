@@ -12,7 +12,7 @@ import trio
 from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.kinds import KINDS
 from k8sgw.kubeapi.kubeconfig import resolve_connection
-from k8sgw.kubeapi.watch import WatchState, list_then_watch, watch_forever
+from k8sgw.kubeapi.watch import Watch, WatchState, list_then_watch, watch_forever
 from tests.conftest import FAST_RETRY
 
 POLICY = dataclasses.replace(FAST_RETRY, inactivity_timeout=0.5, request_timeout=0.5)
@@ -65,7 +65,7 @@ async def test_observer_sees_events_bookmarks_restarts_relists_and_outage(nurser
     send, recv = trio.open_memory_channel(0)
     nursery.start_soon(drain, recv)
     client = await nursery.start(_client, kubeconfig)
-    nursery.start_soon(partial(watch_forever, client, KINDS["Ingress"], send, policy=POLICY, observer=rec))
+    nursery.start_soon(partial(watch_forever, Watch(client, KINDS["Ingress"], send, policy=POLICY, observer=rec)))
     with trio.fail_after(15):
         await rec.wait("event_seen", 1)  # the first list
         assert rec.count("relisted") == rec.count("watch_restarted") == 0
@@ -106,7 +106,7 @@ async def test_watch_state_records_last_event_time(nursery, kubeconfig, cluster)
     nursery.start_soon(drain, recv)
     client = await nursery.start(_client, kubeconfig)
     nursery.start_soon(
-        partial(list_then_watch, client, KINDS["Ingress"], send, state, policy=POLICY, observer=rec)
+        partial(list_then_watch, Watch(client, KINDS["Ingress"], send, policy=POLICY, observer=rec), state)
     )
     with trio.fail_after(10):
         await rec.wait("event_seen", 1)

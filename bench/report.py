@@ -1,6 +1,6 @@
 """Results, targets and the printed table.
 
-The targets are issue 6's: UDP qps ≥ 0.8 × NSD's, no lost queries, p99 ≤ 1 ms at half the maximum
+The targets k8sgw is held to: UDP qps ≥ 0.8 × NSD's, no lost queries, p99 ≤ 1 ms at half the maximum
 rate, ≤ 250 MB resident at 50k objects, a change answered within 100 ms (worst of the sample), and
 an update that costs no more at 50k objects than at 1k. Each printed number carries its target and
 PASS or MISS; numbers without a target say "info".
@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.load import LoadResult, dnsperf_version
+from bench.servers import nsd_version
 from k8sgw import __version__
-from k8sgw.bench.load import LoadResult, dnsperf_version
-from k8sgw.bench.servers import nsd_version
 from k8sgw.dnsserver.udp import BATCHED_IO
 
 __all__ = ["Check", "Results", "ScaleResult", "machine_facts", "render", "write_json"]
@@ -219,7 +219,7 @@ def _num(value: float | None, fmt: str = ",.0f") -> str:
 def render(results: Results) -> str:
     m, s = results.machine, results.settings
     lines = [
-        "k8sgw benchmark (python -m k8sgw.bench)",
+        "k8sgw benchmark (python -m bench)",
         f"machine: {m['nproc']} CPUs, {m['cpu_model']}; Python {m['python']}; kernel {m['kernel']}",
         f"tools:   k8sgw {m['k8sgw']}, UDP I/O {m.get('udp_io', '?')}; dnsperf {m['dnsperf'] or 'missing'}; "
         f"NSD {m['nsd'] or 'missing'}",

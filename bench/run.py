@@ -1,4 +1,4 @@
-"""`python -m k8sgw.bench`: the benchmark of issue 6, end to end, in one command.
+"""`python -m bench`: the whole benchmark, end to end, in one command.
 
 Phases, each with a fresh dev API server (in this process, on trio) and k8sgw as a separate
 process (`python -m k8sgw -conf <generated Corefile>`), pinned to CPU 1 while this process and the
@@ -32,11 +32,11 @@ from pathlib import Path
 import httpx
 import trio
 
-from k8sgw.bench import cluster as synth
-from k8sgw.bench.load import LoadResult, python_load, run_dnsperf
-from k8sgw.bench.profile import PySpy, summarise
-from k8sgw.bench.report import Results, ScaleResult, machine_facts, render, write_json
-from k8sgw.bench.servers import (
+from bench import cluster as synth
+from bench.load import LoadResult, python_load, run_dnsperf
+from bench.profile import PySpy, summarise
+from bench.report import Results, ScaleResult, machine_facts, render, write_json
+from bench.servers import (
     CpuMeter,
     Server,
     addresses,
@@ -64,8 +64,8 @@ SYNC_TIMEOUT = 600.0  # seconds; 50k objects take a few, a broken build never an
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m k8sgw.bench",
-        description="The benchmark of issue 6: k8sgw next to NSD under dnsperf, and k8sgw at 50k objects.",
+        prog="python -m bench",
+        description="k8sgw next to NSD under dnsperf, and k8sgw at 50k objects.",
     )
     p.add_argument(
         "--objects", type=int, default=2000, help="objects in the throughput cluster (default 2000)"
@@ -354,7 +354,7 @@ async def throughput(
                 cmd = [
                     sys.executable,
                     "-m",
-                    "k8sgw.bench.probe",
+                    "bench.probe",
                     str(server.port),
                     str(PROBE_RATE),
                     f"{probe_seconds:g}",

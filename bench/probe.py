@@ -1,11 +1,11 @@
 """The latency probe: one query at a time over UDP at a fixed rate, each timed, as its own process.
 
-`python -m k8sgw.bench.probe PORT RATE SECONDS QUERYFILE` prints one JSON object: sent, lost and the
+`python -m bench.probe PORT RATE SECONDS QUERYFILE` prints one JSON object: sent, lost and the
 sorted latencies' p50/p99/p99.9/max in ms.
 
 Why not dnsperf `-v`: dnsperf's sender and receiver threads share the load generator's one core,
-and either can wait a scheduler slice for the other, which adds milliseconds to its own p99 (NSD
-measured p99 4.5 ms that way at 60k queries/s, p50 0.02 ms). This probe runs beside dnsperf (which
+and either can wait a scheduler slice for the other, which adds milliseconds to its own p99 (README
+"Performance" has what NSD measured that way). This probe runs beside dnsperf (which
 provides the load without -v), blocks in recv() between queries, and asks for SCHED_FIFO when the
 kernel allows it, so it wakes the moment the reply arrives: what it measures is the server's queue.
 """

@@ -25,7 +25,7 @@ import dns.rcode
 import dns.rdatatype
 import trio
 
-from k8sgw.bench import cluster
+from bench import cluster
 
 __all__ = [
     "CpuMeter",
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 COREFILE = """\
-# Written by python -m k8sgw.bench.
+# Written by python -m bench.
 {zone}:{port}{reverse_keys} {{
     bind 127.0.0.1
 {plugins}    k8s_gateway {zone}{reverse} {{
@@ -53,7 +53,7 @@ COREFILE = """\
 """
 
 NSD_CONF = """\
-# Written by python -m k8sgw.bench: one server process, no rate limit, everything in {dir}.
+# Written by python -m bench: one server process, no rate limit, everything in {dir}.
 server:
     server-count: 1
     ip-address: 127.0.0.1@{port}

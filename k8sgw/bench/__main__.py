@@ -1,5 +1,0 @@
-import sys
-
-from k8sgw.bench.run import main
-
-sys.exit(main())
