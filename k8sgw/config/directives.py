@@ -224,19 +224,37 @@ def _gateway(d: Directive, server_zones: tuple[str, ...], ctx: Context) -> Gatew
             if zone != "." and (problem := reverse_zone_problem(dns.name.from_text(zone))):
                 raise ctx.error(f'k8s_gateway: reverse zone "{zone}" {problem}', d.line)
     options: dict[str, Any] = {}
+    clusters: list[KubeconfigRef] = []
     first_line: dict[str, int] = {}
     for child in d.children or ():
         handler = _OPTIONS.get(child.name)
         if handler is None:
             raise ctx.error(_unknown_option(child.name), child.line)
-        if child.name in first_line:
+        if child.name in first_line and child.name != "kubeconfig":  # one kubeconfig line per cluster
             raise ctx.error(f"{child.name}: given twice (first on line {first_line[child.name]})", child.line)
-        first_line[child.name] = child.line
+        first_line.setdefault(child.name, child.line)
         if child.children is not None:
             raise ctx.error(f"{child.name}: does not take a block", child.line)
         field, value = handler(child, zones, ctx)
+        if field == "kubeconfig":
+            clusters.append(_named_cluster(value, clusters, child, ctx))
+            continue
         options[field] = value
+    if clusters:
+        options["kubeconfig"] = clusters[0]
+        options["clusters"] = tuple(clusters)
     return GatewayConfig(zones=zones, line=d.line, **options)
+
+
+def _named_cluster(ref: KubeconfigRef, earlier: list[KubeconfigRef], d: Directive, ctx: Context) -> KubeconfigRef:
+    """A kubeconfig line is one cluster, named by its CONTEXT, else by its file's name."""
+    name = ref.context or os.path.splitext(os.path.basename(ref.path))[0]
+    for other in earlier:
+        if other.cluster == name:
+            raise ctx.error(
+                f'kubeconfig: a second cluster named "{name}"; give each kubeconfig line its own CONTEXT', d.line
+            )
+    return ref.model_copy(update={"cluster": name})
 
 
 def _unknown_option(name: str) -> str:

@@ -68,6 +68,9 @@ class KubeconfigRef(BaseModel):
     """Absolute: a relative FILE is taken relative to the Corefile's directory; ``~`` expands."""
     context: str | None = None
     """Context to use; ``None`` = the file's current-context."""
+    cluster: str = ""
+    """The cluster's name in logs, /ready and metrics: CONTEXT if given, else FILE's name
+    without its extension."""
 
 
 class GatewayConfig(BaseModel):
@@ -87,7 +90,10 @@ class GatewayConfig(BaseModel):
     secondary: str | None = None
     """Second nameserver host, same form as ``apex``; ``None`` = only one NS."""
     kubeconfig: KubeconfigRef | None = None
-    """``None`` = in-cluster, else ``$KUBECONFIG`` / ``~/.kube/config``."""
+    """The first ``kubeconfig`` line; ``None`` = in-cluster, else ``$KUBECONFIG`` / ``~/.kube/config``."""
+    clusters: tuple[KubeconfigRef, ...] = ()
+    """Every ``kubeconfig`` line, one cluster each, in order; ``()`` = the one cluster of
+    ``kubeconfig``'s default."""
     fallthrough: tuple[str, ...] | None = None
     """``None`` = off; ``()`` = all of ``zones``; else these zones, each one of or inside ``zones``."""
     ingress_classes: tuple[str, ...] = ()

@@ -71,6 +71,11 @@ class Publisher:
             logger.info("resourceVersion %r is not a number: SOA serials follow the clock", resource_version)
             self._clock_serials = True
 
+    def follow_clock(self) -> None:
+        """Serials follow the clock from the start: several clusters' resourceVersions are not
+        one sequence."""
+        self._clock_serials = True
+
     def history_replaced(self, kind: str) -> None:
         """The API server was replaced: its revisions say nothing about the old one's, and serials
         that followed them would stop (or go back), so from now on they follow the clock."""

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 
 import trio
 
 from k8sgw.kubeapi.events import Deleted, KubeEvent, Synced, SyncPage, Upserted
 from k8sgw.kubeapi.kinds import FEEDING_KINDS
-from k8sgw.kubeapi.models import KubeObject
+from k8sgw.kubeapi.models import KubeObject, Service
 from k8sgw.records.claims import ClaimIndex, RRsets, TTLs
 from k8sgw.records.keys import NameKey
 from k8sgw.records.objects import TRANSLATED, ObjectIndex, _Translated
@@ -42,12 +42,15 @@ from k8sgw.records.sources import (
     translation_size,
 )
 
-__all__ = ["ListApplied", "RecordStore", "ZoneSettings", "watched_kinds"]
+__all__ = ["ClusterEvent", "ListApplied", "RecordStore", "ZoneSettings", "watched_kinds"]
 
 logger = logging.getLogger(__name__)
 
 LARGE_LIST = 1000
 """Objects in one list from which `on_list_applied` is told the list is large."""
+
+ClusterEvent = tuple[str, KubeEvent]
+"""An event of one of several clusters: (cluster name, event)."""
 
 _SLICE = 0.005  # seconds of indexing between two check-ins with the scheduler
 _THREAD_FROM = 400  # translation_size from which an object is translated in a worker thread
@@ -79,6 +82,14 @@ class RecordStore:
             Synced.
         clock: wall-clock seconds, for SOA serials (a test can pass its own).
         on_list_applied: see ListApplied.
+        clusters: the names of the clusters whose objects the store merges, each watched on its
+            own (`consume` takes ClusterEvents; a plain KubeEvent is the first cluster's). Objects
+            and what they read stay within their cluster (a route's Gateway is its own
+            cluster's); their claims meet in one ClaimIndex, so one kind's addresses at a name
+            merge across clusters and the ownership order settles a name two kinds claim. The
+            map is ready once every cluster has synced every kind; a cluster unreachable later
+            keeps its last state (its watchers keep it) while the others change. SOA serials
+            follow the clock: several APIs' resourceVersions are not one sequence.
     """
 
     def __init__(
@@ -88,6 +99,7 @@ class RecordStore:
         *,
         clock: Callable[[], float] = time.time,
         on_list_applied: ListApplied | None = None,
+        clusters: Sequence[str] = ("",),
     ) -> None:
         self.settings = settings
         self.kinds = watched_kinds(resources)
@@ -95,13 +107,20 @@ class RecordStore:
         if unknown:
             raise ValueError(f"no translation for kinds {sorted(unknown)}")
         self._nameserver_services = settings.nameserver_service_keys()
-        self._objects = ObjectIndex(self.kinds, self._nameserver_services, settings.scope.traefik_service)
+        if not clusters or len(set(clusters)) != len(clusters):
+            raise ValueError(f"clusters must be distinct names, got {list(clusters)}")
+        self.clusters = tuple(clusters)
+        self._indexes = {
+            c: ObjectIndex(self.kinds, self._nameserver_services, settings.scope.traefik_service) for c in self.clusters
+        }
         # Only the enabled resources claim: Services watched for Istio or Traefik alone do not.
         self._claims = ClaimIndex(tuple(k for k in dict.fromkeys(resources) if k in TRANSLATORS))
         self._publisher = Publisher(settings, ready=not self.kinds, clock=clock)
+        if len(self.clusters) > 1:
+            self._publisher.follow_clock()
         self._on_list_applied = on_list_applied
-        self._synced: set[str] = set()
-        self._paged: dict[str, set[ObjectKey]] = {}  # kind → keys listed so far in a paged sync
+        self._synced: set[tuple[str, str]] = set()  # (cluster, kind) listed once
+        self._paged: dict[tuple[str, str], set[ObjectKey]] = {}  # (cluster, kind) → keys listed so far
         self._reminded: dict[ObjectKey, float] = {}  # missing nameserver Service → when last warned
 
     # -- reading -------------------------------------------------------------------------------
@@ -111,7 +130,16 @@ class RecordStore:
         return self._publisher.current
 
     def object_count(self, kind: str) -> int:
-        return self._objects.count(kind)
+        return sum(index.count(kind) for index in self._indexes.values())
+
+    def behind(self) -> dict[str, tuple[str, ...]]:
+        """The kinds each cluster has not listed yet (a cluster that listed all is absent)."""
+        out = {}
+        for cluster in self.clusters:
+            missing = tuple(k for k in self.kinds if (cluster, k) not in self._synced)
+            if missing:
+                out[cluster] = missing
+        return out
 
     async def wait_changed(self) -> RecordMap:
         """Wait for the next published map and return it."""
@@ -125,7 +153,7 @@ class RecordStore:
 
     # -- writing (the indexer task only) -------------------------------------------------------
 
-    async def consume(self, events_recv: trio.MemoryReceiveChannel[KubeEvent]) -> None:
+    async def consume(self, events_recv: trio.MemoryReceiveChannel[KubeEvent | ClusterEvent]) -> None:
         """Apply events as they come; publish one new map per batch (what is queued right now).
 
         Returns when every sender has closed the channel; otherwise runs until cancelled. While a
@@ -150,7 +178,7 @@ class RecordStore:
                         break
                 await self._drive(self._apply(batch))
 
-    def apply(self, events: Iterable[KubeEvent]) -> RecordMap:
+    def apply(self, events: Iterable[KubeEvent | ClusterEvent]) -> RecordMap:
         """Apply a batch of events and publish the resulting map (if anything changed), at once.
 
         For callers off the event loop's hot path (tests, tools); `consume` applies the same steps
@@ -182,38 +210,41 @@ class RecordStore:
                 await trio.lowlevel.checkpoint()
                 slice_end = time.perf_counter() + _SLICE
 
-    def _apply(self, events: list[KubeEvent]) -> _Steps:
+    def _apply(self, events: list[KubeEvent | ClusterEvent]) -> _Steps:
         touched: set[NameKey] = set()
         was_ready = self.current.ready
         listing = large_list = False
-        for event in events:
-            if event.kind not in self._objects:
-                logger.debug("event for disabled kind %s ignored", event.kind)
+        for item in events:
+            cluster, event = item if isinstance(item, tuple) else (self.clusters[0], item)
+            index = self._indexes.get(cluster)
+            if index is None or event.kind not in index:
+                logger.debug("event for disabled kind %s (cluster %r) ignored", event.kind, cluster)
                 continue
+            at = (cluster, event.kind)
             if isinstance(event, SyncPage):
-                seen = set() if event.first else self._paged.setdefault(event.kind, set())
-                self._paged[event.kind] = seen
-                yield from self._put_all(event.kind, event.objects, seen, touched)
+                seen = set() if event.first else self._paged.setdefault(at, set())
+                self._paged[at] = seen
+                yield from self._put_all(cluster, event.kind, event.objects, seen, touched)
                 listing = True
             elif isinstance(event, Synced):
                 if event.history_replaced:
                     self._publisher.history_replaced(event.kind)
                 self._publisher.seen_version(event.resource_version)
-                seen = self._paged.pop(event.kind, set())
-                yield from self._put_all(event.kind, event.objects, seen, touched)
-                for key in [k for k in self._objects.keys(event.kind) if k not in seen]:
-                    yield from self._put(event.kind, key, None, touched)  # gone while we were not watching
-                if event.kind not in self._synced:
-                    self._synced.add(event.kind)
-                    logger.info("synced %s: %d objects", event.kind, len(seen))
+                seen = self._paged.pop(at, set())
+                yield from self._put_all(cluster, event.kind, event.objects, seen, touched)
+                for key in [k for k in index.keys(event.kind) if k not in seen]:
+                    yield from self._put(cluster, event.kind, key, None, touched)  # gone while we were not watching
+                if at not in self._synced:
+                    self._synced.add(at)
+                    logger.info("synced %s%s: %d objects", event.kind, _in(cluster, self.clusters), len(seen))
                 large_list = large_list or len(seen) >= LARGE_LIST
             elif isinstance(event, Upserted):
                 self._publisher.seen_version(event.obj.metadata.resource_version)
-                yield from self._put(event.kind, event.obj.key, event.obj, touched)
+                yield from self._put(cluster, event.kind, event.obj.key, event.obj, touched)
             elif isinstance(event, Deleted):
                 self._publisher.seen_version(event.resource_version)
-                yield from self._put(event.kind, (event.namespace, event.name), None, touched)
-        ready = self._synced.issuperset(self.kinds)
+                yield from self._put(cluster, event.kind, (event.namespace, event.name), None, touched)
+        ready = len(self._synced) == len(self.clusters) * len(self.kinds)
         if ready and not was_ready:
             logger.info("ready: every watched kind has synced (%s)", ", ".join(self.kinds))
         if touched or ready != was_ready:
@@ -222,25 +253,28 @@ class RecordStore:
         if self._on_list_applied is not None and (large_list or listing):
             self._on_list_applied(large_list)
 
-    def _put_all(self, kind: str, objects: Iterable[KubeObject], seen: set[ObjectKey], touched: set[NameKey]) -> _Steps:
+    def _put_all(
+        self, cluster: str, kind: str, objects: Iterable[KubeObject], seen: set[ObjectKey], touched: set[NameKey]
+    ) -> _Steps:
         for obj in objects:
             key = obj.key
             seen.add(key)
-            yield from self._put(kind, key, obj, touched)
+            yield from self._put(cluster, kind, key, obj, touched)
             yield None
 
-    def _put(self, kind: str, key: ObjectKey, obj: KubeObject | None, touched: set[NameKey]) -> _Steps:
+    def _put(self, cluster: str, kind: str, key: ObjectKey, obj: KubeObject | None, touched: set[NameKey]) -> _Steps:
         """Store (or, for None, drop) one object and re-translate what depends on it."""
-        for dependent in self._objects.put(kind, key, obj):
+        index = self._indexes[cluster]
+        for dependent in index.put(kind, key, obj):
             if dependent == (kind, key):
-                yield from self._translate(kind, key, touched, obj)
+                yield from self._translate(cluster, kind, key, touched, obj)
             else:
-                yield from self._translate(*dependent, touched, self._objects.get(*dependent))
+                yield from self._translate(cluster, *dependent, touched, index.get(*dependent))
         if kind == "Service" and key in self._nameserver_services:
             touched.update(h for h, k in self.settings.nameserver_hosts.items() if k == key)
 
     def _translate(
-        self, kind: str, key: ObjectKey, touched: set[NameKey], obj: KubeObject | _Translated | None
+        self, cluster: str, kind: str, key: ObjectKey, touched: set[NameKey], obj: KubeObject | _Translated | None
     ) -> _Steps:
         """(Re-)translate one object (None: it is gone) and apply its claims."""
         if kind not in self._claims:
@@ -249,14 +283,14 @@ class RecordStore:
             return  # a re-translation of an object whose records depend on nothing but itself
         claims: tuple[Claim, ...] = ()
         if isinstance(obj, KubeObject):
-            related, scope = self._objects.related, self.settings.scope
+            related, scope = self._indexes[cluster].related, self.settings.scope
             if translation_size(kind, obj, related) >= _THREAD_FROM:
                 held: list[LogLine] = []
                 claims = (yield _Offload(lambda: translate(kind, obj, scope, related, held=held))) or ()
                 log_held(held)
             else:
                 claims = translate(kind, obj, scope, related)
-        yield from self._claims.set(kind, key, claims, touched)
+        yield from self._claims.set(kind, (cluster, *key), claims, touched)
 
     def _winning(self, name: NameKey) -> tuple[RRsets, TTLs]:
         """What a name publishes: a nameserver host its Service's addresses (and nothing objects
@@ -264,10 +298,11 @@ class RecordStore:
         hosts = self.settings.nameserver_hosts
         if name in hosts:
             service_key = hosts[name]
-            service = self._objects.service(service_key) if service_key else None
             rrsets: dict[int, list] = {}
-            for rdata in nameserver_rdatas(service) if service is not None else ():
-                rrsets.setdefault(rdata.rdtype, []).append(rdata)
+            for service in self._nameserver_service(service_key):  # every cluster's, merged
+                for rdata in nameserver_rdatas(service):
+                    if rdata not in rrsets.setdefault(rdata.rdtype, []):
+                        rrsets[rdata.rdtype].append(rdata)
             return {t: tuple(r) for t, r in rrsets.items()}, {}
         return self._claims.winning(name)
 
@@ -276,7 +311,7 @@ class RecordStore:
     def _missing_nameservers(self) -> dict[ObjectKey, list[NameKey]]:
         """Nameserver Services without an address, with the NS host names they leave bare."""
         missing: dict[ObjectKey, list[NameKey]] = {}
-        if "Service" not in self._objects:
+        if "Service" not in self._indexes[self.clusters[0]]:
             return missing
         for host, key in self.settings.nameserver_hosts.items():
             if key is not None and not self.current.nodes[host].rrsets:
@@ -296,7 +331,7 @@ class RecordStore:
             if now - self._reminded.get(key, -_REMIND_EVERY) < _REMIND_EVERY:
                 continue
             self._reminded[key] = now
-            exists = self._objects.service(key) is not None
+            exists = bool(self._nameserver_service(key))
             logger.warning(
                 "nameserver Service %s/%s %s, so %s (named by the zone's NS records) has no address: "
                 "answered NODATA, no glue. Create the Service or fix `apex`/`secondary`",
@@ -304,9 +339,18 @@ class RecordStore:
                 ", ".join(str(h) for h in hosts),
             )
 
+    def _nameserver_service(self, key: ObjectKey | None) -> list[Service]:
+        found = (index.service(key) for index in self._indexes.values()) if key else ()
+        return [s for s in found if s is not None]
+
     def _next_reminder(self) -> float:
         """When consume should next wake to repeat a missing-nameserver warning (trio's clock)."""
         if not self._reminded:
             return float("inf")
         due = min(self._reminded.values()) + _REMIND_EVERY - time.monotonic()
         return trio.current_time() + max(due, 0.0)
+
+
+def _in(cluster: str, clusters: tuple[str, ...]) -> str:
+    """" in cluster x" in log lines, once there is more than one."""
+    return f" in cluster {cluster}" if len(clusters) > 1 else ""

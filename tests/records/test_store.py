@@ -326,8 +326,8 @@ def test_cname_never_shares_a_name(full):
 def test_objects_nothing_depends_on_are_not_kept_whole(store):
     store.apply([Upserted("Ingress", ingress("a", ["a.example.org"], ["192.0.2.1"]))])
     store.apply([Upserted("Service", service("web", ["192.0.2.5"]))])
-    assert not isinstance(store._objects.get("Ingress", ("default", "a")), Ingress)
-    assert not isinstance(store._objects.get("Service", ("default", "web")), Service)
+    assert not isinstance(store._indexes[""].get("Ingress", ("default", "a")), Ingress)
+    assert not isinstance(store._indexes[""].get("Service", ("default", "web")), Service)
     assert store.object_count("Ingress") == 1  # still counted, and still deletable
     store.apply([Deleted("Ingress", "default", "a")])
     assert not exists(store, "a.example.org.") and store.object_count("Ingress") == 0
