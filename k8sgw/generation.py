@@ -21,6 +21,7 @@ import dns.name
 import trio
 
 from k8sgw.config import Config, GatewayConfig, ServerBlock
+from k8sgw.config.models import KubeconfigRef
 from k8sgw.dnsserver.answer import Authority, Block, View
 from k8sgw.dnsserver.cache import ResponseCache
 from k8sgw.dnsserver.forward import Forwarder, LoopDetectedError, LoopDetector
@@ -30,12 +31,12 @@ from k8sgw.kubeapi.connection import Connection
 from k8sgw.kubeapi.events import KubeEvent
 from k8sgw.kubeapi.kinds import KINDS
 from k8sgw.kubeapi.kubeconfig import resolve_connection
-from k8sgw.kubeapi.watch import RetryPolicy, Watch, WatchObserver, watch_forever
+from k8sgw.kubeapi.watch import RetryPolicy, Watch, watch_forever
 from k8sgw.memory import after_list
 from k8sgw.ops.endpoints import routes_for
 from k8sgw.ops.http import Route
 from k8sgw.ops.metrics import CacheMetrics, Metrics, StoreMetrics, server_label
-from k8sgw.records.store import RecordStore, ZoneSettings
+from k8sgw.records.store import ClusterEvent, RecordStore, ZoneSettings
 
 __all__ = ["Address", "Generation", "open_generation"]
 
@@ -90,7 +91,10 @@ async def open_generation(
         LoopDetectedError: from inside the context, when `loop` sees a forwarded query come back.
     """
     # Credentials first: a bad kubeconfig fails before anything is started.
-    connections = {id(b.gateway): _connection(b.gateway) for b in cfg.servers if b.gateway}
+    connections = {
+        (id(b.gateway), name): _connection(b.gateway, ref) for b in cfg.servers if b.gateway
+        for name, ref in _clusters(b.gateway)
+    }
     async with AsyncExitStack() as stack:
         # Clients first, so they close only after the nursery has ended every watcher.
         clients = {k: await stack.enter_async_context(KubeClient(c)) for k, c in connections.items()}
@@ -107,9 +111,10 @@ async def open_generation(
             if server.gateway is not None:
                 gw = server.gateway
                 settings = ZoneSettings.from_config(gw)
-                store = RecordStore(settings, gw.resources, on_list_applied=after_list)
+                names = tuple(name for name, _ in _clusters(gw))
+                store = RecordStore(settings, gw.resources, on_list_applied=after_list, clusters=names)
                 store_metrics = metrics.store_metrics(store.kinds, store)
-                _start_indexer(nursery, store, clients[id(gw)], watch_policy, store_metrics)
+                _start_indexer(nursery, store, {n: clients[id(gw), n] for n in names}, watch_policy, store_metrics)
                 stores.append(store)
                 reported.append(store_metrics)
                 authority = Authority(settings, store, _names(gw.fallthrough))
@@ -183,15 +188,27 @@ async def _detect_loops(
         raise LoopDetectedError(loop.message)
 
 
-def _connection(gw: GatewayConfig) -> Connection:
-    ref = gw.kubeconfig
+def _clusters(gw: GatewayConfig) -> list[tuple[str, KubeconfigRef | None]]:
+    """(name, kubeconfig) of each cluster the block watches; one unnamed cluster without
+    several kubeconfig lines."""
+    if len(gw.clusters) > 1:
+        return [(ref.cluster, ref) for ref in gw.clusters]
+    return [("", gw.kubeconfig)]
+
+
+def _connection(gw: GatewayConfig, ref: KubeconfigRef | None) -> Connection:
     conn = resolve_connection(ref.path if ref else None, ref.context if ref else None)
-    logger.info("k8s_gateway %s: Kubernetes API %s (%s)", " ".join(gw.zones), conn.base_url, conn.source)
+    cluster = f" cluster {ref.cluster}" if len(gw.clusters) > 1 and ref else ""
+    logger.info("k8s_gateway %s%s: Kubernetes API %s (%s)", " ".join(gw.zones), cluster, conn.base_url, conn.source)
     return conn
 
 
 def _start_indexer(
-    nursery: trio.Nursery, store: RecordStore, client: KubeClient, policy: RetryPolicy, observer: WatchObserver
+    nursery: trio.Nursery,
+    store: RecordStore,
+    clients: Mapping[str, KubeClient],
+    policy: RetryPolicy,
+    observer: StoreMetrics,
 ) -> None:
     """One indexer task and one watcher per kind the store needs (`store.kinds`: the enabled
     resources plus Gateways for routes and EndpointSlices for Services).
@@ -202,9 +219,28 @@ def _start_indexer(
     must answer even when no selector matches it), and a Service whose labels change is one
     MODIFIED, not a DELETED and an ADDED racing on two streams.
     """
-    events_send, events_recv = trio.open_memory_channel[KubeEvent](0)
+    events_send, events_recv = trio.open_memory_channel[KubeEvent | ClusterEvent](0)
     nursery.start_soon(store.consume, events_recv)
-    with events_send:  # each watcher holds a clone; the original closes here
-        for kind_name in store.kinds:
-            watch = Watch(client, KINDS[kind_name], events_send.clone(), policy=policy, observer=observer)
-            nursery.start_soon(partial(watch_forever, watch), name=f"watch {kind_name}")
+    with events_send:  # each watcher (or cluster's tagger) holds a clone; the original closes here
+        for cluster, client in clients.items():
+            if len(clients) == 1:
+                send = events_send.clone()
+            else:  # the cluster's own channel, its events tagged with its name on the way to the store
+                send, recv = trio.open_memory_channel[KubeEvent](0)
+                nursery.start_soon(_tag, cluster, recv, events_send.clone(), name=f"cluster {cluster}")
+            with send:
+                for kind_name in store.kinds:
+                    watcher_observer = observer.for_cluster(cluster) if len(clients) > 1 else observer
+                    watch = Watch(client, KINDS[kind_name], send.clone(), policy=policy, observer=watcher_observer)
+                    name = f"watch {kind_name}" + (f" in {cluster}" if cluster else "")
+                    nursery.start_soon(partial(watch_forever, watch), name=name)
+
+
+async def _tag(
+    cluster: str,
+    events_recv: trio.MemoryReceiveChannel[KubeEvent],
+    events_send: trio.MemorySendChannel[KubeEvent | ClusterEvent],
+) -> None:
+    async with events_recv, events_send:
+        async for event in events_recv:
+            await events_send.send((cluster, event))

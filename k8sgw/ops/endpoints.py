@@ -58,10 +58,16 @@ def ready_route(stores: Sequence[ReportedStore], *, draining: Callable[[], bool]
         if not waiting:
             return 200, _TEXT, b"OK"
         # CoreDNS lists the plugins that are not ready; we also say which zones.
-        names = ", ".join("k8s_gateway " + " ".join(str(z) for z in s.settings.zones) for s in waiting)
+        names = ", ".join("k8s_gateway " + " ".join(str(z) for z in s.settings.zones) + _behind(s) for s in waiting)
         return 503, _TEXT, f"{names}\n".encode()
 
     return ready
+
+
+def _behind(store: ReportedStore) -> str:
+    """" (cluster b: Ingress, Service)": which of several clusters have not listed which kinds."""
+    behind = {c: kinds for c, kinds in store.behind().items() if c}  # "" is the one cluster
+    return "".join(f" (cluster {c}: {', '.join(kinds)})" for c, kinds in behind.items())
 
 
 def metrics_route(metrics: Metrics) -> Route:

@@ -43,6 +43,8 @@ k8sgw's own, one series per k8s_gateway block (``zones``: its zones, space-separ
     k8sgw_watch_restarts_total{zones, kind}             watch streams re-opened (counter)
     k8sgw_watch_relists_total{zones, kind}              full relists, e.g. after 410 Gone (counter)
     k8sgw_watch_last_event_age_seconds{zones, kind}     seconds since the last event of the kind
+    k8sgw_cluster_ready{zones, cluster}                 1 once that cluster listed every kind (several clusters)
+    k8sgw_cluster_last_event_age_seconds{zones, cluster} seconds since that cluster's last watch event
 
 plus the standard ``process_*`` and ``python_*`` families of prometheus_client.
 """
@@ -53,7 +55,7 @@ import logging
 import platform
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -196,6 +198,9 @@ class ReportedStore(Protocol):
     @property
     def current(self) -> MapState: ...
     def object_count(self, kind: str) -> int: ...
+    def behind(self) -> Mapping[str, tuple[str, ...]]: ...
+    @property
+    def clusters(self) -> tuple[str, ...]: ...
 
 
 @dataclass
@@ -209,6 +214,7 @@ class StoreMetrics:
     restarts: dict[str, int] = field(default_factory=dict)
     relists: dict[str, int] = field(default_factory=dict)
     last_event: dict[str, float] = field(default_factory=dict)
+    cluster_last_event: dict[str, float] = field(default_factory=dict)
 
     def watch_restarted(self, kind: str) -> None:
         self.restarts[kind] = self.restarts.get(kind, 0) + 1
@@ -218,6 +224,27 @@ class StoreMetrics:
 
     def event_seen(self, kind: str) -> None:
         self.last_event[kind] = self.clock()
+
+    def for_cluster(self, cluster: str) -> WatchObserver:
+        """The observer of one cluster's watchers, when a store merges several: it also keeps
+        when that cluster last sent anything (k8sgw_cluster_last_event_age_seconds)."""
+        return _ClusterObserver(self, cluster)
+
+
+@dataclass
+class _ClusterObserver:
+    store: StoreMetrics
+    cluster: str
+
+    def watch_restarted(self, kind: str) -> None:
+        self.store.watch_restarted(kind)
+
+    def relisted(self, kind: str) -> None:
+        self.store.relisted(kind)
+
+    def event_seen(self, kind: str) -> None:
+        self.store.event_seen(kind)
+        self.store.cluster_last_event[self.cluster] = self.store.clock()
 
 
 class CacheSizes(Protocol):
@@ -540,8 +567,21 @@ class Metrics:
         age = GaugeMetricFamily(
             "k8sgw_watch_last_event_age_seconds", "Seconds since the last watch event of the kind.", labels=["zones", "kind"]
         )
+        cluster_ready = GaugeMetricFamily(
+            "k8sgw_cluster_ready", "1 once the cluster has listed every kind (several clusters in one zone).",
+            labels=["zones", "cluster"],
+        )
+        cluster_age = GaugeMetricFamily(
+            "k8sgw_cluster_last_event_age_seconds", "Seconds since the cluster's watchers last saw an event.",
+            labels=["zones", "cluster"],
+        )
         now = self._clock()
         for t in self._tracked:
+            behind = t.store.behind()
+            for cluster in (c for c in t.store.clusters if c):  # "" is the one cluster of a block
+                cluster_ready.add_metric([t.zones, cluster], 0 if cluster in behind else 1)
+                if cluster in t.cluster_last_event:
+                    cluster_age.add_metric([t.zones, cluster], max(0.0, now - t.cluster_last_event[cluster]))
             current = t.store.current
             version.add_metric([t.zones], current.version)
             names.add_metric([t.zones], len(current))
@@ -553,7 +593,7 @@ class Metrics:
                 relists.add_metric([t.zones, kind], t.relists.get(kind, 0))
                 if kind in t.last_event:
                     age.add_metric([t.zones, kind], max(0.0, now - t.last_event[kind]))
-        yield from (objects, version, names, serial, ready, restarts, relists, age)
+        yield from (objects, version, names, serial, ready, restarts, relists, age, cluster_ready, cluster_age)
 
 
 class _Collector:
