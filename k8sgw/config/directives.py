@@ -242,19 +242,18 @@ def _gateway(d: Directive, server_zones: tuple[str, ...], ctx: Context) -> Gatew
         options[field] = value
     if clusters:
         options["kubeconfig"] = clusters[0]
+    if len(clusters) > 1:
         options["clusters"] = tuple(clusters)
     return GatewayConfig(zones=zones, line=d.line, **options)
 
 
 def _named_cluster(ref: KubeconfigRef, earlier: list[KubeconfigRef], d: Directive, ctx: Context) -> KubeconfigRef:
     """A kubeconfig line is one cluster, named by its CONTEXT, else by its file's name."""
-    name = ref.context or os.path.splitext(os.path.basename(ref.path))[0]
-    for other in earlier:
-        if other.cluster == name:
-            raise ctx.error(
-                f'kubeconfig: a second cluster named "{name}"; give each kubeconfig line its own CONTEXT', d.line
-            )
-    return ref.model_copy(update={"cluster": name})
+    if any(other.cluster == ref.cluster for other in earlier):
+        raise ctx.error(
+            f'kubeconfig: a second cluster named "{ref.cluster}"; give each kubeconfig line its own CONTEXT', d.line
+        )
+    return ref
 
 
 def _unknown_option(name: str) -> str:

@@ -7,6 +7,7 @@ that reads a ``Config`` never re-checks it. Nothing here reads files or the netw
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -68,9 +69,12 @@ class KubeconfigRef(BaseModel):
     """Absolute: a relative FILE is taken relative to the Corefile's directory; ``~`` expands."""
     context: str | None = None
     """Context to use; ``None`` = the file's current-context."""
-    cluster: str = ""
-    """The cluster's name in logs, /ready and metrics: CONTEXT if given, else FILE's name
-    without its extension."""
+
+    @property
+    def cluster(self) -> str:
+        """The cluster's name in logs, /ready and metrics: CONTEXT if given, else FILE's name
+        without its extension."""
+        return self.context or os.path.splitext(os.path.basename(self.path))[0]
 
 
 class GatewayConfig(BaseModel):
@@ -92,8 +96,8 @@ class GatewayConfig(BaseModel):
     kubeconfig: KubeconfigRef | None = None
     """The first ``kubeconfig`` line; ``None`` = in-cluster, else ``$KUBECONFIG`` / ``~/.kube/config``."""
     clusters: tuple[KubeconfigRef, ...] = ()
-    """Every ``kubeconfig`` line, one cluster each, in order; ``()`` = the one cluster of
-    ``kubeconfig``'s default."""
+    """With two or more ``kubeconfig`` lines, every one, a cluster each, in order; ``()`` = one
+    cluster, ``kubeconfig``'s."""
     fallthrough: tuple[str, ...] | None = None
     """``None`` = off; ``()`` = all of ``zones``; else these zones, each one of or inside ``zones``."""
     ingress_classes: tuple[str, ...] = ()

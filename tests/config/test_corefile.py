@@ -471,6 +471,10 @@ ERRORS = [
     ("", 1, "no server blocks"),
     (". {\n  k8s_gateway {\n    ttl 5\n", 2, "'{' is never closed"),
     ('. {\n  k8s_gateway {\n    apex "dns\n', 3, "unterminated quoted string"),
+    (". {\n  k8s_gateway {\n    kubeconfig /a/one.yaml\n    kubeconfig /b/one.yaml\n  }\n}", 4,
+     'kubeconfig: a second cluster named "one"; give each kubeconfig line its own CONTEXT'),
+    (". {\n  k8s_gateway {\n    kubeconfig /a/one.yaml ctx\n    kubeconfig /b/two.yaml ctx\n  }\n}", 4,
+     'a second cluster named "ctx"'),
     (". {\n  k8s_gateway {\n    traefikService traefik\n  }\n}", 3, 'traefikService: expected NAMESPACE/NAME like "traefik/traefik", got "traefik"'),
     (". {\n  k8s_gateway {\n    traefikService a/b/c\n  }\n}", 3, "traefikService: expected NAMESPACE/NAME"),
     (". {\n  k8s_gateway {\n    traefikService Traefik/traefik\n  }\n}", 3, "traefikService: expected NAMESPACE/NAME"),
@@ -559,3 +563,14 @@ def test_an_error_never_echoes_a_huge_token():
         with pytest.raises(ConfigError) as caught:
             parse_corefile(text, env={})
         assert len(str(caught.value)) < 1000 and "(50000 characters)" in str(caught.value)
+
+
+def test_several_kubeconfig_lines_are_several_clusters() -> None:
+    gw = gateway(". {\n  k8s_gateway {\n    kubeconfig /k/east.yaml\n    kubeconfig /k/west.yaml prod\n  }\n}")
+    assert [(c.path, c.context, c.cluster) for c in gw.clusters] == [
+        ("/k/east.yaml", None, "east"), ("/k/west.yaml", "prod", "prod")
+    ]
+    assert gw.kubeconfig == gw.clusters[0]
+    one = gateway(". {\n  k8s_gateway {\n    kubeconfig /k/east.yaml\n  }\n}")
+    assert one.clusters == () and one.kubeconfig.cluster == "east"
+    assert gateway(". {\n  k8s_gateway\n}").clusters == ()

@@ -372,3 +372,29 @@ def test_a_gateway_target_annotation_change_re_translates_its_routes():
     assert addrs(s, "web.example.com.") == ["192.0.2.100"]
     s.apply([Upserted("Gateway", gw({"external-dns.alpha.kubernetes.io/target": "192.0.2.101"}))])
     assert addrs(s, "web.example.com.") == ["192.0.2.101"]
+
+
+def test_several_clusters_merge_by_kind_and_keep_their_objects_apart():
+    from k8sgw.kubeapi.models import DNSEndpoint
+
+    s = RecordStore(ZoneSettings(ZONES), ["Ingress", "DNSEndpoint"], clusters=("east", "west"))
+    s.apply([("east", Synced("Ingress", ())), ("east", Synced("DNSEndpoint", ()))])
+    assert not s.current.ready and s.behind() == {"west": ("Ingress", "DNSEndpoint")}
+    s.apply([("west", Synced("Ingress", ())), ("west", Synced("DNSEndpoint", ()))])
+    assert s.current.ready and s.behind() == {}
+    # the same namespace/name in two clusters are two objects; one kind's addresses merge
+    s.apply([("east", Upserted("Ingress", ingress("web", ["web.example.org"], ["192.0.2.1"])))])
+    s.apply([("west", Upserted("Ingress", ingress("web", ["web.example.org"], ["192.0.2.2"])))])
+    assert addrs(s, "web.example.org.") == ["192.0.2.1", "192.0.2.2"]
+    # a DNSEndpoint in west does not take a name an Ingress in east owns
+    s.apply([("west", Upserted("DNSEndpoint", DNSEndpoint.model_validate({
+        "metadata": {"name": "d", "namespace": "default"},
+        "spec": {"endpoints": [{"dnsName": "web.example.org", "recordType": "A", "targets": ["192.0.2.9"]}]},
+    })))])
+    assert addrs(s, "web.example.org.") == ["192.0.2.1", "192.0.2.2"]
+    # a relist of west that lost its Ingress drops west's only
+    s.apply([("west", Synced("Ingress", ()))])
+    assert addrs(s, "web.example.org.") == ["192.0.2.1"]
+    s.apply([("east", Deleted("Ingress", "default", "web"))])
+    assert addrs(s, "web.example.org.") == ["192.0.2.9"]  # now the DNSEndpoint's
+    assert s.object_count("Ingress") == 0 and s.object_count("DNSEndpoint") == 1
