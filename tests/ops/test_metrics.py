@@ -154,3 +154,28 @@ def test_observe_is_cheap() -> None:
     assert m._cells == cells and len(cells) == 1
     assert value(m, "coredns_dns_requests_total", server="dns://:53", zone="example.org.", proto="udp", family="1",
                  type="A") == 1001
+
+
+def test_cluster_series_say_which_cluster_is_behind() -> None:
+    now = [100.0]
+    m = Metrics(process_metrics=False, clock=lambda: now[0])
+    store = RecordStore(ZoneSettings(["example.org."]), ["Ingress"], clusters=("east", "west"))
+    tracked = m.store_metrics(store.kinds, store)
+    m.report([tracked])
+    east, west = tracked.for_cluster("east"), tracked.for_cluster("west")
+    z = {"zones": "example.org."}
+    store.apply([("east", Synced("Ingress", ()))])
+    east.event_seen("Ingress")
+    now[0] = 130.0
+    assert value(m, "k8sgw_cluster_ready", **z, cluster="east") == 1
+    assert value(m, "k8sgw_cluster_ready", **z, cluster="west") == 0
+    assert value(m, "k8sgw_cluster_last_event_age_seconds", **z, cluster="east") == 30.0
+    assert ("k8sgw_cluster_last_event_age_seconds", frozenset({**z, "cluster": "west"}.items())) not in samples(m)
+    west.event_seen("Ingress")
+    store.apply([("west", Synced("Ingress", ()))])
+    assert value(m, "k8sgw_cluster_ready", **z, cluster="west") == 1
+    assert value(m, "k8sgw_cluster_last_event_age_seconds", **z, cluster="west") == 0.0
+    # a store of one cluster has no cluster series
+    single = RecordStore(ZoneSettings(["example.net."]), ["Ingress"])
+    m.report([m.store_metrics(single.kinds, single)])
+    assert not any(name.startswith("k8sgw_cluster_") for name, _ in samples(m))
