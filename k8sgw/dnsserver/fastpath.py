@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from k8sgw.dnsserver.answer import View
-from k8sgw.dnsserver.wire import HEADER_SIZE, Pending, handle_wire
+from k8sgw.dnsserver.forward import Pending
+from k8sgw.dnsserver.wire import HEADER_SIZE, handle_wire
 
 __all__ = ["FastPath"]
 

@@ -8,7 +8,8 @@ from typing import NoReturn
 
 import trio
 
-from k8sgw.dnsserver.wire import Handler, Handlers, Pending
+from k8sgw.dnsserver.forward import Pending
+from k8sgw.dnsserver.wire import Handler, Handlers
 
 __all__ = ["TcpLimits", "serve_tcp"]
 

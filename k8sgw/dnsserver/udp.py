@@ -16,7 +16,8 @@ from typing import NoReturn
 
 import trio
 
-from k8sgw.dnsserver.wire import Handler, Handlers, Pending
+from k8sgw.dnsserver.forward import Pending
+from k8sgw.dnsserver.wire import Handler, Handlers
 
 try:
     from k8sgw.dnsserver import _mmsg
