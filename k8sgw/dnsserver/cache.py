@@ -21,6 +21,12 @@ from k8sgw.config.dnsplugins import CacheConfig
 
 __all__ = ["ResponseCache"]
 
+# Bytes of responses kept at most, whatever `capacity` says: 9,984 responses of up to 64 KB (an
+# upstream's TCP answer) would be 640 MB. Least recently used ones go first.
+MAX_BYTES = 16 * 2**20
+# A cached entry's cost beyond its response bytes (key tuple, name, entry object, dict slot).
+ENTRY_OVERHEAD = 256
+
 CacheKey = tuple[dns.name.Name, int, int, bool, bool]
 
 
@@ -34,8 +40,12 @@ class _Entry:
 class ResponseCache:
     """An LRU map from question (+DO, CD bits) to a finished response, each kept for its TTL."""
 
-    def __init__(self, cfg: CacheConfig, *, clock: Callable[[], float] = trio.current_time) -> None:
+    def __init__(
+        self, cfg: CacheConfig, *, clock: Callable[[], float] = trio.current_time, max_bytes: int = MAX_BYTES
+    ) -> None:
         self.cfg = cfg
+        self.max_bytes = max_bytes
+        self.bytes = 0  # what the entries hold, as counted against max_bytes
         self._zones = tuple(dns.name.from_text(z) for z in cfg.zones)
         self._clock = clock
         self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
@@ -51,7 +61,7 @@ class ResponseCache:
             return None
         now = self._clock()
         if now >= entry.expires_at:
-            del self._entries[key]
+            self._drop(key)
             return None
         self._entries.move_to_end(key)
         response = dns.message.from_wire(entry.wire)
@@ -73,10 +83,19 @@ class ResponseCache:
             return
         now = self._clock()
         key = self._key(query)
-        self._entries[key] = _Entry(response.to_wire(), now, now + ttl)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.cfg.capacity:
-            self._entries.popitem(last=False)
+        wire = response.to_wire()
+        if len(wire) + ENTRY_OVERHEAD > self.max_bytes:
+            return
+        self._drop(key)
+        self._entries[key] = _Entry(wire, now, now + ttl)
+        self.bytes += len(wire) + ENTRY_OVERHEAD
+        while len(self._entries) > self.cfg.capacity or self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: CacheKey) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= len(entry.wire) + ENTRY_OVERHEAD
 
     def _ttl(self, response: dns.message.Message) -> int:
         rrsets = [*response.answer, *response.authority]

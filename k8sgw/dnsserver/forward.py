@@ -130,6 +130,7 @@ class Forwarder:
         cache: ResponseCache | None = None,
         loop: LoopDetector | None = None,
         attempt_timeout: float = ATTEMPT_TIMEOUT,
+        health_interval: float = HEALTH_INTERVAL,
     ) -> None:
         self.cfg = cfg
         self.zone = dns.name.from_text(cfg.zone)
@@ -142,6 +143,7 @@ class Forwarder:
         self.cache = cache
         self.loop = loop
         self.attempt_timeout = attempt_timeout
+        self.health_interval = health_interval
 
     def covers(self, name: dns.name.Name) -> bool:
         """Whether name is forwarded: at or below FROM and not below an `except` zone."""
@@ -194,11 +196,11 @@ class Forwarder:
         upstream.fails += 1
         reason = _reason(exc, self.attempt_timeout)
         if self._is_down(upstream):
-            upstream.next_check = trio.current_time() + HEALTH_INTERVAL
+            upstream.next_check = trio.current_time() + self.health_interval
             if upstream.fails == self.cfg.max_fails:
                 logger.warning(
                     "forward: upstream %s is down after %d failures in a row (last: %s); it is tried "
-                    "again every %.1fs", upstream, upstream.fails, reason, HEALTH_INTERVAL,
+                    "again every %gs", upstream, upstream.fails, reason, self.health_interval,
                 )
                 return
         held_back = self._failures.report(str(upstream))
@@ -230,7 +232,7 @@ class Forwarder:
         tried = [u for u in ups if not self._is_down(u)]
         for u in ups:
             if self._is_down(u) and now >= u.next_check:
-                u.next_check = now + HEALTH_INTERVAL  # one query per interval checks it
+                u.next_check = now + self.health_interval  # one query per interval checks it
                 tried.append(u)
         return tried
 

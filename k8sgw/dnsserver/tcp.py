@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import struct
 from typing import NoReturn
@@ -9,6 +10,7 @@ from typing import NoReturn
 import trio
 
 from k8sgw.dnsserver.forward import Pending
+from k8sgw.dnsserver.throttle import LogThrottle, repeats_note
 from k8sgw.dnsserver.wire import Handler, Handlers
 
 __all__ = ["TcpLimits", "serve_tcp"]
@@ -48,6 +50,11 @@ async def serve_tcp(
 
     Returns:
         Never returns unless cancelled; task_status.started gets the bound (host, port).
+
+    Error handling: when accept() fails for want of a resource (no file descriptor or kernel
+    memory left), new connections wait in the listen backlog and accept is tried again every
+    ACCEPT_RETRY seconds, as trio's serve_listeners does: TCP is shed while UDP, which needs no new
+    descriptor, goes on answering.
     """
     limits = limits or TcpLimits()
     handlers = handle if isinstance(handle, Handlers) else Handlers(tcp=handle)
@@ -60,10 +67,33 @@ async def serve_tcp(
             await slots.acquire()
             try:
                 stream = await listener.accept()
+            except OSError as exc:
+                slots.release()
+                if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
+                    raise
+                held_back = _accept_failures.report(exc.errno)
+                if held_back is not None:
+                    logger.warning(
+                        "TCP accept on %s failed: %s (%s); new TCP connections wait, UDP is still served%s",
+                        _address(sock), errno.errorcode[exc.errno], exc.strerror, repeats_note(held_back),
+                    )
+                await trio.sleep(ACCEPT_RETRY)
+                continue
             except BaseException:
                 slots.release()
                 raise
             nursery.start_soon(_serve_connection, stream, handlers, limits, slots)
+
+
+# accept() errors that say the process or the kernel is out of something, and pass.
+ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_RETRY = 0.1  # seconds; trio's serve_listeners waits as long
+_accept_failures = LogThrottle(60.0)
+
+
+def _address(sock: trio.socket.SocketType) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # Replies answered from one read before they are written together: a pipelining client gets one
