@@ -234,7 +234,7 @@ async def test_a_dead_upstream_does_not_slow_authoritative_answers(tmp_path):
     print(f"in-zone p50 {percentile(latencies, 50) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms over "
           f"{len(latencies)} queries during the flood; {len(warnings)} WARNING lines")
     assert len(latencies) > 100
-    assert p99 < 0.05
+    assert p99 < 0.05, f"in-zone p99 {p99 * 1000:.1f} ms while forwarding to a dead upstream"
     assert forwarded.rcode() == dns.rcode.SERVFAIL  # the upstream is down: at once, no timeout
     # One line when the upstream goes down, then at most one per interval, each with its reason.
     assert 1 <= len(warnings) <= 3, warnings
