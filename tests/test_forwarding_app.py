@@ -57,3 +57,27 @@ async def test_corefile_loop_stops_the_server(nursery):
         async with trio.open_nursery() as inner:
             await start_k8sgw(inner, text)
     assert dns.name.root  # the server ended with the loop error above
+
+
+async def test_forwarded_over_tcp_with_log_and_prometheus(nursery, kubeconfig):
+    """The per-query counting wraps a forwarded reply; TCP awaits it as any other (before: the
+    connection failed with a traceback, a wrapped reply was taken for bytes)."""
+    up = Upstream_("www.example.net. 60 IN A 198.51.100.1", zones=("example.net.",))
+    host, port = await up.start(nursery)
+    bound = await start_k8sgw(
+        nursery,
+        f"""
+.:0 {{
+    bind 127.0.0.1
+    k8s_gateway foo.org {{
+        kubeconfig {kubeconfig}
+    }}
+    forward . {host}:{port}
+    log
+    prometheus 127.0.0.1:0
+}}
+""",
+    )
+    with trio.fail_after(10):
+        assert addresses(await query(bound.udp[0], "www.example.net.", tcp=True)) == ["198.51.100.1"]
+        assert addresses(await query(bound.udp[0], "www.example.net.")) == ["198.51.100.1"]

@@ -3,12 +3,14 @@
 Parsing and building a message costs ~100 µs in dnspython; a dict lookup costs well under 1 µs.
 So the reply to a query is kept by the query's bytes minus its ID (question with its spelling,
 flags, EDNS options: everything the reply depends on) and served again with the new ID spliced
-in. Memory is bounded by bytes, not entries: each protocol's replies and keys count against
+in. Entries belong to one generation of record maps (the maps current in every store the view
+reads) and all die together when any of them publishes. Replies that are not a pure function of
+the query and the maps are never kept: forwarded ones (Pending) and `loadbalance` shuffles.
+
+Memory is bounded by bytes, not entries: each protocol's keys and replies count against
 MAX_BYTES, and a query longer than MAX_QUERY_SIZE (only a large EDNS option makes one: no name,
-cookie or padding comes near it) is answered but never kept, so a client cannot make the cache
-hold its bulk. Entries belong to one generation of record maps (the maps current in every store the view reads)
-and all die together when any of them publishes. Replies that are not a pure function of the
-query and the maps are never kept: forwarded ones (Pending) and `loadbalance` shuffles.
+cookie or padding comes near it) is answered but never kept, so no client can make the cache
+hold its bulk.
 """
 
 from __future__ import annotations

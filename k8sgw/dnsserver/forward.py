@@ -36,7 +36,7 @@ from k8sgw.dnsserver.throttle import LogThrottle, repeats_note
 from k8sgw.errors import K8sgwError
 
 if TYPE_CHECKING:
-    from k8sgw.dnsserver.answer import Block
+    from k8sgw.dnsserver.answer import Forwards
 
 __all__ = ["Forwarder", "LoopDetectedError", "LoopDetector", "Pending"]
 
@@ -55,20 +55,29 @@ FAILURE_LOG_INTERVAL = 10.0
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A query whose reply needs I/O: the block's forwarder asks upstream. The server awaits reply()."""
+    """A forwarded query; the server awaits reply().
+
+    `done` holds the reply already when the forwarder needed no I/O for it (answer_now(): a cache
+    hit, or an error while every upstream is down): a server may send it at once instead of
+    starting a task, so a flood of names for a dead upstream costs no task per query. It is still
+    a Pending, so what counts and logs queries sees a forwarded answer.
+    """
 
     query: dns.message.Message
-    block: Block
+    forwarder: Forwards
     udp: bool
+    loadbalance: bool = False  # the block's `loadbalance`: the upstream's addresses are shuffled too
+    done: bytes | None = None
 
     async def reply(self) -> bytes:
-        forwarder = self.block.forwarder
+        if self.done is not None:
+            return self.done
         try:
-            response = await forwarder.resolve(self.query)  # type: ignore[union-attr]
+            response = await self.forwarder.forward(self.query)
         except Exception:
             logger.exception("bug while forwarding %s", self.query.question[0].name)
             response = make_reply(self.query, dns.rcode.SERVFAIL)
-        return encode(response, self.query, udp=self.udp, loadbalance=self.block.loadbalance)
+        return encode(response, self.query, udp=self.udp, loadbalance=self.loadbalance)
 
 
 class LoopDetectedError(K8sgwError):
@@ -151,6 +160,13 @@ class Forwarder:
 
     async def resolve(self, query: dns.message.Message) -> dns.message.Message:
         """The upstream's answer, made a reply to query (ID, question as asked, our EDNS)."""
+        reply = self.answer_now(query)
+        return reply if reply is not None else await self.forward(query)
+
+    def answer_now(self, query: dns.message.Message) -> dns.message.Message | None:
+        """The reply when it needs no I/O: a cache hit, REFUSED when max_concurrent are in flight,
+        SERVFAIL when every upstream is down; None: forward() must ask. Servers call this first,
+        so a flood of names for a dead upstream costs no task and no socket per query."""
         question = query.question[0]
         if self.loop is not None:
             self.loop.seen(question.name, str(self._upstreams[0]))
@@ -158,6 +174,12 @@ class Forwarder:
             return _as_reply(hit, query)
         if self._in_flight >= self.max_concurrent:
             return make_reply(query, dns.rcode.REFUSED)  # as CoreDNS: shed load, don't queue it
+        if self._all_down():
+            return make_reply(query, dns.rcode.SERVFAIL)
+        return None
+
+    async def forward(self, query: dns.message.Message) -> dns.message.Message:
+        """Ask the upstreams (after answer_now() said it must): their answer, made a reply to query."""
         upstreams = self._order()
         if not upstreams:
             return make_reply(query, dns.rcode.SERVFAIL)  # every upstream is down: fail fast
@@ -191,6 +213,13 @@ class Forwarder:
 
     def _is_down(self, upstream: _Upstream) -> bool:
         return bool(self.cfg.max_fails) and upstream.fails >= self.cfg.max_fails
+
+    def _all_down(self) -> bool:
+        """Every upstream is down and none is due for its health check."""
+        if not all(self._is_down(u) for u in self._upstreams):
+            return False
+        now = trio.current_time()
+        return all(now < u.next_check for u in self._upstreams)
 
     def _failed(self, upstream: _Upstream, query: dns.message.Message, exc: BaseException) -> None:
         upstream.fails += 1

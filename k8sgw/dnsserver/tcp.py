@@ -46,7 +46,7 @@ async def serve_tcp(
 
     Args:
         handle: (query bytes, client address) → reply bytes, None (no reply; the connection is then closed), or
-            Pending (forwarded; awaited here).
+            a Deferred reply (forwarded; awaited here).
 
     Returns:
         Never returns unless cancelled; task_status.started gets the bound (host, port).
@@ -71,7 +71,7 @@ async def serve_tcp(
                 slots.release()
                 if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
                     raise
-                held_back = _accept_failures.report(exc.errno)
+                held_back = _accept_failures.report((_address(sock), exc.errno))
                 if held_back is not None:
                     logger.warning(
                         "TCP accept on %s failed: %s (%s); new TCP connections wait, UDP is still served%s",
@@ -161,7 +161,9 @@ async def _answer_buffered(
         message = bytes(buffer[offset + 2 : end])
         offset = end
         reply = handlers.tcp(message, peer)
-        if isinstance(reply, Pending):
+        if type(reply) is Pending and reply.done is not None:
+            reply = reply.done  # forwarded, answered without I/O
+        elif reply is not None and type(reply) is not bytes:  # Deferred: a Pending, or one wrapped
             # In order: pipelined replies keep their sequence. What is ready goes out first, so
             # answers k8sgw gives itself never wait behind a slow upstream.
             if replies and not await _send(stream, replies, limits):

@@ -17,7 +17,7 @@ from typing import NoReturn
 import trio
 
 from k8sgw.dnsserver.forward import Pending
-from k8sgw.dnsserver.wire import Handler, Handlers
+from k8sgw.dnsserver.wire import Deferred, Handler, Handlers
 
 try:
     from k8sgw.dnsserver import _mmsg
@@ -49,9 +49,10 @@ async def serve_udp(
 
     Args:
         handle: a Handler, or Handlers whose `udp` is looked up per datagram (so it can be
-            swapped while serving): (query bytes, client address) → reply bytes (already fitted to the client's payload size), None to
-            drop, or Pending (forwarded): its reply is sent from a task of its own when it is ready,
-            so one slow upstream never holds up the answers k8sgw gives itself.
+            swapped while serving): (query bytes, client address) → reply bytes (already fitted
+            to the client's payload size), None to drop, or a Deferred reply (forwarded): sent
+            from a task of its own when it is ready, so one slow upstream never holds up the
+            answers k8sgw gives itself; a Pending already `done` is sent with the batch.
         batched: read and write with recvmmsg/sendmmsg (the default where _mmsg is built), else
             with recvfrom/sendto.
 
@@ -99,6 +100,8 @@ async def _serve(sock: socket.socket, handlers: Handlers, pending: trio.Nursery,
                 continue
             if type(reply) is bytes:
                 add((reply, addr))
+            elif type(reply) is Pending and reply.done is not None:
+                add((reply.done, addr))  # forwarded, but answered without I/O: no task
             elif reply is not None:
                 pending.start_soon(_reply_later, sock, reply, addr)
         done = 0
@@ -143,7 +146,7 @@ def _sendto_some(sock: socket.socket, replies: list[tuple[bytes, tuple]], start:
     return len(replies) - start
 
 
-async def _reply_later(sock: socket.socket, pending: Pending, addr) -> None:
+async def _reply_later(sock: socket.socket, pending: Deferred, addr) -> None:
     await _send(sock, await pending.reply(), addr)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import dns.edns
 import dns.exception
@@ -31,7 +31,7 @@ from k8sgw.dnsserver.replies import MIN_UDP_PAYLOAD, OUR_PAYLOAD, encode, header
 
 # Pending lives with the forwarding I/O in forward.py; it is named here too because it is part of
 # what a Handler returns.
-__all__ = ["HEADER_SIZE", "Handler", "Handlers", "Pending", "handle_wire", "refuse_transfer"]
+__all__ = ["HEADER_SIZE", "Deferred", "Handler", "Handlers", "Pending", "handle_wire", "refuse_transfer"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,16 @@ _RCODE = 0x000F
 _QUERY = dns.opcode.QUERY
 _NOTIFY = dns.opcode.NOTIFY
 
-Handler = Callable[[bytes, Any], "bytes | Pending | None"]
-"""What a server calls per message: (query bytes, client address) → reply bytes, Pending or None."""
+class Deferred(Protocol):
+    """A reply that needs I/O first: a forward.Pending, or a wrapper around one (ops/instrument.py
+    counts and logs it when it is ready)."""
+
+    async def reply(self) -> bytes: ...
+
+
+Handler = Callable[[bytes, Any], "bytes | Deferred | None"]
+"""What a server calls per message: (query bytes, client address) → reply bytes, a Deferred
+reply (forwarded) or None (drop)."""
 
 
 class Handlers:
@@ -85,7 +93,16 @@ def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | Pending | None
         logger.exception("bug while answering %s", query.question[:1])
         reply = make_reply(query, dns.rcode.SERVFAIL)
     if isinstance(reply, Block):
-        return Pending(query, reply, udp)
+        block, forwarder = reply, reply.forwarder
+        assert forwarder is not None  # answer() returns a Block only for its forwarder
+        try:
+            reply = forwarder.answer_now(query)
+        except Exception:
+            logger.exception("bug while forwarding %s", query.question[0].name)
+            reply = make_reply(query, dns.rcode.SERVFAIL)
+        if reply is None:
+            return Pending(query, forwarder, udp, block.loadbalance)
+        return Pending(query, forwarder, udp, block.loadbalance, encode(reply, query, udp=udp, loadbalance=block.loadbalance))
     return encode(reply, query, udp=udp, loadbalance=view.loadbalance and _shuffles(query, view))
 
 

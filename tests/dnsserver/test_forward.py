@@ -370,3 +370,18 @@ def test_in_flight_default_bound():
 
     assert Forwarder(forward_cfg(("127.0.0.1", 53))).max_concurrent == DEFAULT_MAX_CONCURRENT
     assert Forwarder(forward_cfg(("127.0.0.1", 53), max_concurrent=7)).max_concurrent == 7
+
+
+async def test_a_forwarded_name_answered_without_io_needs_no_task(nursery):
+    silent = await bind_socket("127.0.0.1", 0, socket.SOCK_DGRAM)
+    fwd = Forwarder(forward_cfg(silent.getsockname()[:2], max_fails=1), attempt_timeout=0.1, health_interval=60)
+    view = View([Block((dns.name.root,), forwarder=fwd)])
+    wire = dns.message.make_query("www.example.net.", "A").to_wire()
+    first = handle_wire(wire, view, udp=True)
+    assert first.done is None  # the upstream is not known to be down: it is asked
+    with trio.fail_after(5):
+        assert dns.message.from_wire(await first.reply()).rcode() == dns.rcode.SERVFAIL
+    second = handle_wire(wire, view, udp=True)  # down now: the reply is ready, no I/O
+    assert dns.message.from_wire(second.done).rcode() == dns.rcode.SERVFAIL
+    assert await second.reply() == second.done
+    silent.close()
