@@ -180,6 +180,8 @@ class Forwarder:
 
     async def forward(self, query: dns.message.Message) -> dns.message.Message:
         """Ask the upstreams (after answer_now() said it must): their answer, made a reply to query."""
+        if self._in_flight >= self.max_concurrent:  # others started since answer_now()
+            return make_reply(query, dns.rcode.REFUSED)
         upstreams = self._order()
         if not upstreams:
             return make_reply(query, dns.rcode.SERVFAIL)  # every upstream is down: fail fast
