@@ -93,17 +93,22 @@ def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | Pending | None
         logger.exception("bug while answering %s", query.question[:1])
         reply = make_reply(query, dns.rcode.SERVFAIL)
     if isinstance(reply, Block):
-        block, forwarder = reply, reply.forwarder
-        assert forwarder is not None  # answer() returns a Block only for its forwarder
-        try:
-            reply = forwarder.answer_now(query)
-        except Exception:
-            logger.exception("bug while forwarding %s", query.question[0].name)
-            reply = make_reply(query, dns.rcode.SERVFAIL)
-        if reply is None:
-            return Pending(query, forwarder, udp, block.loadbalance)
-        return Pending(query, forwarder, udp, block.loadbalance, encode(reply, query, udp=udp, loadbalance=block.loadbalance))
+        return _forwarded(query, reply, udp)
     return encode(reply, query, udp=udp, loadbalance=view.loadbalance and _shuffles(query, view))
+
+
+def _forwarded(query: dns.message.Message, block: Block, udp: bool) -> Pending:
+    """A Pending for block's forwarder; already done when the forwarder needs no I/O for it."""
+    forwarder = block.forwarder
+    assert forwarder is not None  # answer() returns a Block only for its forwarder
+    try:
+        ready = forwarder.answer_now(query)
+    except Exception:
+        logger.exception("bug while forwarding %s", query.question[0].name)
+        ready = make_reply(query, dns.rcode.SERVFAIL)
+    if ready is None:
+        return Pending(query, forwarder, udp, block.loadbalance)
+    return Pending(query, forwarder, udp, block.loadbalance, encode(ready, query, udp=udp, loadbalance=block.loadbalance))
 
 
 def _checked_answer(query: dns.message.Message, qdcount: int, view: View, udp: bool) -> dns.message.Message | Block:
