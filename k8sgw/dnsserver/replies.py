@@ -52,11 +52,10 @@ def make_reply(
     """A response to query: ID, question and RD echoed; OPT when the query had one, with DO copied
     (RFC 3225 §3: the DO bit of a query is copied into its response) and the Extended DNS Error
     `ede` when given (RFC 8914: why a query was refused or failed)."""
-    reply = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
-    if query.edns >= 0:
-        reply.use_edns(
-            0, query.ednsflags & dns.flags.DO, OUR_PAYLOAD, options=[dns.edns.EDEOption(ede)] if ede is not None else []
-        )
+    reply = dns.message.make_response(query, our_payload=OUR_PAYLOAD)  # OPT already, when asked
+    if query.edns >= 0 and (ede is not None or query.ednsflags & dns.flags.DO):
+        options = [dns.edns.EDEOption(ede)] if ede is not None else []
+        reply.use_edns(0, query.ednsflags & dns.flags.DO, OUR_PAYLOAD, options=options)
     reply.set_rcode(rcode)
     return reply
 
