@@ -15,7 +15,7 @@ import socket
 import struct
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,7 +26,7 @@ import dns.rcode
 import pytest
 import trio
 
-from k8sgw.bench.servers import read_rss_mb
+from k8sgw.bench.servers import process_ticks, read_rss_mb
 from tests.robustness.dnsenv import framed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,6 +191,12 @@ async def test_out_of_file_descriptors_sheds_tcp_and_keeps_udp():
     assert "Too many open files" in line
 
 
+@contextlib.asynccontextmanager
+async def _realtime_for(server: ZoneServer) -> AsyncIterator[bool]:
+    with realtime(server.process.pid, 0) as favoured:
+        yield favoured
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
@@ -200,41 +206,77 @@ FLOOD_RATE = 2000  # out-of-zone queries per second from dnsperf (twice what the
 FLOOD_SECONDS = 4
 
 
+async def probe_latencies(port: int, running: Callable[[], bool]) -> list[float]:
+    """Ask an in-zone name every 5 ms while running(); the round-trip times in seconds."""
+    probe = dns.message.make_query("web.example.org.", "A").to_wire()
+    latencies = []
+    with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        await sock.connect(("127.0.0.1", port))
+        while running():
+            started = trio.current_time()
+            await sock.send(probe)
+            with trio.fail_after(1):
+                reply = dns.message.from_wire(await sock.recv(65535))
+            latencies.append(trio.current_time() - started)
+            assert str(reply.answer[0][0]) == "192.0.2.10"
+            await trio.sleep(0.005)  # the probe's pace, not a wait for anything
+    return latencies
+
+
+@contextlib.contextmanager
+def realtime(*pids: int) -> Iterator[bool]:
+    """SCHED_FIFO for the server and the probing test while they measure (as k8sgw.bench's probe):
+    on a machine shared with other jobs, what is measured is then the server's own delay, not the
+    scheduler's. False where it is not permitted."""
+    try:
+        for pid in pids:
+            os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(10))
+    except (PermissionError, AttributeError):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+
+
 @pytest.mark.skipif(shutil.which("dnsperf") is None, reason="dnsperf is not installed")
 async def test_a_dead_upstream_does_not_slow_authoritative_answers(tmp_path):
-    """Before: 907 ms in-zone answers, 44% lost, a WARNING with an empty reason per query."""
+    """Before: 907 ms in-zone answers, 44% lost, a WARNING with an empty reason per query.
+
+    The bound is 50 ms, or three times the p99 measured just before the flood when the machine is
+    so loaded (and SCHED_FIFO is not permitted) that its own p99 is above a third of that."""
     with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as dead:  # bound, never read
         await dead.bind(("127.0.0.1", 0))
         upstream = f"127.0.0.1:{dead.getsockname()[1]}"
         names = tmp_path / "names.txt"
         names.write_text("".join(f"n{i}.example.net A\n" for i in range(5000)))
-        async with zone_server("--forward", upstream) as server:
-            probe = dns.message.make_query("web.example.org.", "A").to_wire()
-            latencies: list[float] = []
+        async with zone_server("--forward", upstream) as server, _realtime_for(server) as favoured:
+            quiet_until = trio.current_time() + 1
+            quiet = await probe_latencies(server.port, lambda: trio.current_time() < quiet_until)
             async with trio.open_nursery() as nursery:
                 dnsperf = [
                     "dnsperf", "-s", "127.0.0.1", "-p", str(server.port), "-d", str(names),
                     "-l", str(FLOOD_SECONDS), "-Q", str(FLOOD_RATE), "-q", "20000", "-t", "1",
                 ]
                 run = partial(trio.run_process, dnsperf, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                ticks, flood_started = process_ticks(server.process.pid), trio.current_time()
                 flood = await nursery.start(run)
-                with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                    await sock.connect(("127.0.0.1", server.port))
-                    while flood.returncode is None:
-                        started = trio.current_time()
-                        await sock.send(probe)
-                        with trio.fail_after(1):
-                            reply = dns.message.from_wire(await sock.recv(65535))
-                        latencies.append(trio.current_time() - started)
-                        assert str(reply.answer[0][0]) == "192.0.2.10"
-                        await trio.sleep(0.005)
+                latencies = await probe_latencies(server.port, lambda: flood.returncode is None)
+                busy = (process_ticks(server.process.pid) - ticks) / os.sysconf("SC_CLK_TCK")
+                busy /= trio.current_time() - flood_started
             (forwarded,) = await udp_exchange(server.port, [dns.message.make_query("x.example.net.", "A").to_wire()])
             warnings = server.warnings()
-    p99 = percentile(latencies, 99)
+    p99, quiet_p99 = percentile(latencies, 99), percentile(quiet, 99)
     print(f"in-zone p50 {percentile(latencies, 50) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms over "
-          f"{len(latencies)} queries during the flood; {len(warnings)} WARNING lines")
+          f"{len(latencies)} queries during the flood (before it: p99 {quiet_p99 * 1000:.2f} ms); "
+          f"{len(warnings)} WARNING lines; the server used {busy:.0%} of a CPU meanwhile"
+          f"{' (server and probe SCHED_FIFO)' if favoured else ''}")
     assert len(latencies) > 100
-    assert p99 < 0.05, f"in-zone p99 {p99 * 1000:.1f} ms while forwarding to a dead upstream"
+    bound = max(0.05, 3 * quiet_p99)
+    assert p99 < bound, f"in-zone p99 {p99 * 1000:.1f} ms while forwarding to a dead upstream"
     assert forwarded.rcode() == dns.rcode.SERVFAIL  # the upstream is down: at once, no timeout
     # One line when the upstream goes down, then at most one per interval, each with its reason.
     assert 1 <= len(warnings) <= 3, warnings
