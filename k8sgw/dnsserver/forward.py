@@ -51,6 +51,8 @@ HEALTH_INTERVAL = 0.5
 DEFAULT_MAX_CONCURRENT = 1000
 # Seconds between two WARNING lines about one upstream's failures (the count in between is given).
 FAILURE_LOG_INTERVAL = 10.0
+# Errors opening a socket that say k8sgw itself is out of descriptors or memory.
+LOCAL_SHORTAGE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +206,15 @@ class Forwarder:
             try:
                 with trio.fail_after(self.attempt_timeout):
                     response = await self._exchange(outbound, upstream)
-            except (trio.TooSlowError, OSError, dns.exception.DNSException) as exc:
+            except OSError as exc:
+                if exc.errno in LOCAL_SHORTAGE_ERRNOS:
+                    # k8sgw has no socket to spare: not the upstream's fault, and no other
+                    # upstream would fare better.
+                    self._short_of_sockets(exc)
+                    return None
+                self._failed(upstream, query, exc)
+                continue
+            except (trio.TooSlowError, dns.exception.DNSException) as exc:
                 self._failed(upstream, query, exc)
                 continue
             if self._is_down(upstream):
@@ -222,6 +232,14 @@ class Forwarder:
             return False
         now = trio.current_time()
         return all(now < u.next_check for u in self._upstreams)
+
+    def _short_of_sockets(self, exc: OSError) -> None:
+        held_back = self._failures.report(None)
+        if held_back is not None:
+            logger.warning(
+                "forward: no socket for an upstream query (%s); answering SERVFAIL%s",
+                _reason(exc, self.attempt_timeout), repeats_note(held_back),
+            )
 
     def _failed(self, upstream: _Upstream, query: dns.message.Message, exc: BaseException) -> None:
         upstream.fails += 1

@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import trio
 
-from k8sgw.dnsserver.forward import Pending
+from k8sgw.dnsserver.forward import LOCAL_SHORTAGE_ERRNOS, Pending
 from k8sgw.dnsserver.throttle import LogThrottle, repeats_note
 from k8sgw.dnsserver.wire import Handler, Handlers
 
@@ -86,7 +86,7 @@ async def serve_tcp(
 
 
 # accept() errors that say the process or the kernel is out of something, and pass.
-ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_CAPACITY_ERRNOS = LOCAL_SHORTAGE_ERRNOS
 ACCEPT_RETRY = 0.1  # seconds; trio's serve_listeners waits as long
 _accept_failures = LogThrottle(60.0)
 

@@ -27,6 +27,7 @@ import pytest
 import trio
 
 from k8sgw.bench.servers import process_ticks, read_rss_mb
+from tests.dnsserver.test_forward import Upstream_
 from tests.robustness.dnsenv import framed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,10 +169,13 @@ def _low_fd_limit(limit: int) -> Callable[[], None]:
 FD_LIMIT = 64
 
 
-async def test_out_of_file_descriptors_sheds_tcp_and_keeps_udp():
-    """Before: accept() failing with EMFILE ended serve_tcp, and its nursery ended UDP with it."""
+async def test_out_of_file_descriptors_sheds_tcp_and_keeps_udp(nursery):
+    """Before: accept() failing with EMFILE ended serve_tcp, and its nursery ended UDP with it;
+    and a forwarded query that found no socket counted against its upstream, marking it down."""
+    upstream = await Upstream_().start(nursery)
     query = dns.message.make_query("web.example.org.", "A").to_wire()
-    async with zone_server(preexec_fn=_low_fd_limit(FD_LIMIT)) as server:
+    forwarded = dns.message.make_query("www.example.net.", "A").to_wire()
+    async with zone_server("--forward", f"{upstream[0]}:{upstream[1]}", preexec_fn=_low_fd_limit(FD_LIMIT)) as server:
         clients: list[socket.socket] = []
         try:
             for _ in range(2 * FD_LIMIT):  # more than the server can hold: the backlog takes the rest
@@ -180,15 +184,21 @@ async def test_out_of_file_descriptors_sheds_tcp_and_keeps_udp():
             for _ in range(3):  # UDP answers throughout, TCP clients wait in the backlog
                 (reply,) = await udp_exchange(server.port, [query])
                 assert str(reply.answer[0][0]) == "192.0.2.10"
+                (reply,) = await udp_exchange(server.port, [forwarded])
+                assert reply.rcode() == dns.rcode.SERVFAIL  # no socket to ask the upstream with
         finally:
             for client in clients:
                 client.close()
         # The connections close, the server's descriptors come back, TCP is served again.
         (reply,) = await tcp_exchange(server.port, [query])
         assert str(reply.answer[0][0]) == "192.0.2.10"
+        (reply,) = await udp_exchange(server.port, [forwarded])
+        assert str(reply.answer[0][0]) == "198.51.100.1"  # the upstream was never marked down
         assert server.process.returncode is None
-        assert len([w for w in server.warnings() if "EMFILE" in w]) <= 2, server.warnings()
+        warnings = server.warnings()
     assert "Too many open files" in line
+    assert len([w for w in warnings if "EMFILE" in w]) <= 3, warnings  # one per minute and kind
+    assert not [w for w in warnings if "is down" in w], warnings
 
 
 @contextlib.asynccontextmanager
