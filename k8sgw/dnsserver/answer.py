@@ -1,9 +1,10 @@
 """answer(): one parsed query in, one response message out. Pure and synchronous.
 
 Routing: the server block whose zone is the longest suffix of the name (case-insensitive), then
-the k8s_gateway zone inside it, the longest configured zone that is a suffix of the name. Lookup follows the RFCs where k8s_gateway does not: NODATA for a name
-that exists without the asked type (RFC 4074, 8020), wildcards per RFC 4592, the SOA in the
-authority section of every negative answer (RFC 2308).
+the k8s_gateway zone inside it, the longest configured zone that is a suffix of the name. Lookup
+follows the RFCs where k8s_gateway does not: NODATA for a name that exists without the asked
+type (RFC 4074, 8020), wildcards per RFC 4592, the SOA in the authority section of every negative
+answer (RFC 2308).
 
 Reads `store.current` once per query; there is no await between that read and the last use, so a
 concurrent publish can never mix two versions in one answer.
