@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -151,7 +152,7 @@ class RealCluster:
                 # Compaction only when a test asks for it (a real 410 on demand).
                 "--auto-compaction-retention", "0", *etcd_args,
             ])
-            cluster._wait_ready("etcd", f"{etcd_url}/health", verify=False)
+            cluster._wait_ready("etcd", f"{etcd_url}/health")
             cluster._spawn("kube-apiserver", [
                 str(apiserver), "--etcd-servers", etcd_url,
                 "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
@@ -170,7 +171,7 @@ class RealCluster:
                 "--profiling=false",
                 *apiserver_args,
             ])
-            cluster._wait_ready("kube-apiserver", f"{api_url}/readyz", verify=str(pki / "ca.crt"))
+            cluster._wait_ready("kube-apiserver", f"{api_url}/readyz")
         except BaseException:
             cluster.stop()
             raise
@@ -184,7 +185,7 @@ class RealCluster:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.processes.append(proc)
 
-    def _wait_ready(self, name: str, url: str, *, verify: str | bool) -> None:
+    def _wait_ready(self, name: str, url: str) -> None:
         """Until `url` answers 200; an exited process or the deadline fails with its log's tail.
 
         A child process offers no readiness event to wait on, so this asks its health endpoint, as
@@ -192,8 +193,8 @@ class RealCluster:
         """
         proc = self.processes[-1]
         deadline = time.monotonic() + _START_TIMEOUT
-        cert = (str(self.workdir / "pki" / "admin.crt"), str(self.workdir / "pki" / "admin.key"))
-        with httpx.Client(verify=verify, cert=cert if url.startswith("https") else None, timeout=5) as http:
+        tls = self.admin_ssl_context() if url.startswith("https") else False
+        with httpx.Client(verify=tls, timeout=5) as http:
             while True:
                 if proc.poll() is not None:
                     raise ClusterError(f"{name} exited with {proc.returncode}:\n{_tail(self.logs[name])}")
@@ -238,11 +239,14 @@ class RealCluster:
 
     def admin_http(self) -> httpx.Client:
         """A blocking HTTP client authenticated as the cluster admin."""
+        return httpx.Client(base_url=self.api_url, verify=self.admin_ssl_context(), timeout=30)
+
+    def admin_ssl_context(self) -> ssl.SSLContext:
+        """TLS that trusts this cluster's CA and presents the admin's client certificate."""
         pki = self.workdir / "pki"
-        return httpx.Client(
-            base_url=self.api_url, verify=str(pki / "ca.crt"),
-            cert=(str(pki / "admin.crt"), str(pki / "admin.key")), timeout=30,
-        )
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        return ctx
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
