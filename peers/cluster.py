@@ -220,12 +220,12 @@ class RealCluster:
         self.processes.clear()
 
     # ---- clients -----------------------------------------------------------------------------------
-    def _write_kubeconfig(self, path: Path, user: dict[str, str]) -> Path:
+    def _write_kubeconfig(self, path: Path, user: dict[str, str], server: str | None = None) -> Path:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "real", "cluster": {
-                "server": self.api_url, "certificate-authority": str(self.workdir / "pki" / "ca.crt")}}],
+                "server": server or self.api_url, "certificate-authority": str(self.workdir / "pki" / "ca.crt")}}],
             "users": [{"name": "user", "user": user}],
             "contexts": [{"name": "real", "context": {"cluster": "real", "user": "user"}}],
             "current-context": "real",
@@ -233,9 +233,10 @@ class RealCluster:
         path.write_text(yaml.safe_dump(config))
         return path
 
-    def token_kubeconfig(self, path: Path, token: str) -> Path:
-        """A kubeconfig that authenticates with a bearer token (a ServiceAccount's)."""
-        return self._write_kubeconfig(path, {"token": token})
+    def token_kubeconfig(self, path: Path, token: str, *, server: str | None = None) -> Path:
+        """A kubeconfig that authenticates with a bearer token (a ServiceAccount's); `server` points
+        it elsewhere (a relay in front of the API server, say)."""
+        return self._write_kubeconfig(path, {"token": token}, server)
 
     def admin_http(self) -> httpx.Client:
         """A blocking HTTP client authenticated as the cluster admin."""

@@ -110,10 +110,14 @@ def real_cluster(tmp_path_factory) -> Iterator[RealCluster]:
 
 
 @pytest.fixture(scope="session")
-def k8sgw_kubeconfig(real_cluster: RealCluster, tmp_path_factory) -> Path:
-    """A kubeconfig with a token of k8sgw's ServiceAccount (deploy/'s ClusterRole, nothing more)."""
-    token = real_cluster.service_account_token(K8SGW_NAMESPACE, "k8sgw")
-    return real_cluster.token_kubeconfig(tmp_path_factory.mktemp("sa") / "kubeconfig", token)
+def k8sgw_token(real_cluster: RealCluster) -> str:
+    """A token of k8sgw's ServiceAccount (deploy/'s ClusterRole, nothing more)."""
+    return real_cluster.service_account_token(K8SGW_NAMESPACE, "k8sgw")
+
+
+@pytest.fixture(scope="session")
+def k8sgw_kubeconfig(real_cluster: RealCluster, k8sgw_token: str, tmp_path_factory) -> Path:
+    return real_cluster.token_kubeconfig(tmp_path_factory.mktemp("sa") / "kubeconfig", k8sgw_token)
 
 
 @pytest.fixture(scope="session")
