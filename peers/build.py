@@ -31,6 +31,13 @@ class BuildError(RuntimeError):
     """A peer could not be built; the message says which module and what the go command said."""
 
 
+class ModuleUnavailableError(BuildError):
+    """The module proxy refuses the module itself (403/404/410): no retry or fix on our side helps."""
+
+
+_REFUSED = re.compile(r"\b(403 Forbidden|404 Not Found|410 Gone)\b")
+
+
 @dataclass(frozen=True)
 class Peer:
     name: str
@@ -70,6 +77,8 @@ def _go(args: list[str], cwd: Path, *, retry: bool = False) -> str:
         proc = subprocess.run(["go", *args], cwd=cwd, env=env, capture_output=True, text=True)
         if proc.returncode == 0:
             return proc.stdout
+        if "-json" in args and proc.stdout.strip().startswith("{") and _REFUSED.search(proc.stdout):
+            return proc.stdout  # the proxy's refusal, in the JSON; retrying cannot change it
         if not retry or attempt == 2:
             raise BuildError(f"`go {' '.join(args)}` in {cwd} failed:\n{proc.stderr.strip()}")
         print(f"peers: `go {args[0]}` failed, retrying once:\n{proc.stderr.strip()}", file=sys.stderr)
@@ -82,18 +91,20 @@ def module_dir(module: str, version: str, *, scratch: Path | None = None) -> Pat
     where = scratch or cache_root()
     where.mkdir(parents=True, exist_ok=True)
     out = _go(["mod", "download", "-json", f"{module}@{version}"], where, retry=True)
-    info = json.loads(out)
-    if info.get("Error"):
-        raise BuildError(f"go mod download {module}@{version}: {info['Error']}")
-    return Path(info["Dir"])
+    return Path(_download_info(module, version, out)["Dir"])
 
 
 def _go_mod_file(module: str, version: str, where: Path) -> str:
     out = _go(["mod", "download", "-json", f"{module}@{version}"], where, retry=True)
+    return Path(_download_info(module, version, out)["GoMod"]).read_text()
+
+
+def _download_info(module: str, version: str, out: str) -> dict[str, str]:
     info = json.loads(out)
-    if info.get("Error"):
-        raise BuildError(f"go mod download {module}@{version}: {info['Error']}")
-    return Path(info["GoMod"]).read_text()
+    if error := info.get("Error"):
+        kind = ModuleUnavailableError if _REFUSED.search(error) else BuildError
+        raise kind(f"go mod download {module}@{version}: {error}")
+    return info
 
 
 _LOCAL_REPLACE = re.compile(r"^\s*(?:replace\s+)?(\S+)(?:\s+\S+)?\s+=>\s+(\.\.?/\S*)\s*$", re.M)
@@ -188,20 +199,42 @@ def build_coredns() -> Path:
 BUILDERS = {"kube-apiserver": build_kube_apiserver, "etcd": build_etcd, "coredns": build_coredns}
 
 
+def unavailable_reason(peer: Peer) -> str | None:
+    """Why the module proxy refused this peer's module on the last build attempt, if it did."""
+    marker = peer.dir / "unavailable"
+    return marker.read_text().strip() if marker.exists() else None
+
+
 def ensure(name: str) -> Path:
-    """The peer's binary: from the cache, or built now."""
+    """The peer's binary: from the cache, or built now.
+
+    A module the proxy refuses is recorded in `<dir>/unavailable` (tests report it instead of a
+    missing build) and tried again on the next build.
+    """
     peer = ALL[name]
     if peer.binary.exists():
         return peer.binary
     if not go_available():
         raise BuildError(f"{name}: Go is not installed (install Go 1.26+ with access to the module proxy)")
-    return BUILDERS[name]()
+    marker = peer.dir / "unavailable"
+    try:
+        path = BUILDERS[name]()
+    except ModuleUnavailableError as err:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{err}\n")
+        raise
+    marker.unlink(missing_ok=True)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m peers.build", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(ALL)} (default: all)")
     parser.add_argument("--check", action="store_true", help="only say which binaries are cached")
+    parser.add_argument(
+        "--optional", action="append", default=[], metavar="NAME",
+        help="a peer whose module the proxy may refuse: reported, not a failure",
+    )
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in ALL]
     if unknown:
@@ -216,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         try:
             path = ensure(name)
+        except ModuleUnavailableError as err:
+            print(f"peers: {name} {peer.version} NOT built, the module proxy refuses it: {err}", file=sys.stderr)
+            failed += name not in args.optional
+            continue
         except BuildError as err:
             print(f"peers: {name} {peer.version} NOT built: {err}", file=sys.stderr)
             failed += 1
