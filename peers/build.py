@@ -123,7 +123,9 @@ def staging_version(kubernetes_version: str) -> str:
     return f"v0.{minor}.{patch}"
 
 
-def _write_module(src: Path, name: str, requires: dict[str, str], replaces: dict[str, str], main: str) -> None:
+def _write_module(
+    src: Path, name: str, requires: dict[str, str], replaces: dict[str, str], main: str
+) -> None:
     src.mkdir(parents=True, exist_ok=True)
     lines = [f"module k8sgw.invalid/peers/{name}", "", GO_VERSION_LINE, "", "require ("]
     lines += [f"\t{m} {v}" for m, v in requires.items()]
@@ -162,11 +164,16 @@ def build_kube_apiserver() -> Path:
     minor = staging.split(".")[1]
     # The version the server reports in /version: kubectl (and its dispatcher) choose by it.
     stamp = {
-        "gitVersion": peer.version, "gitMajor": "1", "gitMinor": minor,
-        "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z",
+        "gitVersion": peer.version,
+        "gitMajor": "1",
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
     }
     ldflags = " ".join(
-        f"-X k8s.io/{pkg}/version.{k}={v}" for pkg in ("component-base", "client-go/pkg") for k, v in stamp.items()
+        f"-X k8s.io/{pkg}/version.{k}={v}"
+        for pkg in ("component-base", "client-go/pkg")
+        for k, v in stamp.items()
     )
     return _build(peer, src, main, ldflags)
 
@@ -232,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(ALL)} (default: all)")
     parser.add_argument("--check", action="store_true", help="only say which binaries are cached")
     parser.add_argument(
-        "--optional", action="append", default=[], metavar="NAME",
+        "--optional",
+        action="append",
+        default=[],
+        metavar="NAME",
         help="a peer whose module the proxy may refuse: reported, not a failure",
     )
     args = parser.parse_args(argv)
@@ -250,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             path = ensure(name)
         except ModuleUnavailableError as err:
-            print(f"peers: {name} {peer.version} NOT built, the module proxy refuses it: {err}", file=sys.stderr)
+            print(
+                f"peers: {name} {peer.version} NOT built, the module proxy refuses it: {err}", file=sys.stderr
+            )
             failed += name not in args.optional
             continue
         except BuildError as err:

@@ -140,37 +140,75 @@ class RealCluster:
         api_url = f"https://127.0.0.1:{api_port}"
         kubeconfig = workdir / "admin.kubeconfig"
         cluster = cls(workdir, etcd_url, api_url, ca, kubeconfig)
-        cluster._write_kubeconfig(kubeconfig, {"client-certificate": str(pki / "admin.crt"),
-                                               "client-key": str(pki / "admin.key")})
+        cluster._write_kubeconfig(
+            kubeconfig, {"client-certificate": str(pki / "admin.crt"), "client-key": str(pki / "admin.key")}
+        )
         try:
-            cluster._spawn("etcd", [
-                str(etcd), "--name", "k8sgw-test", "--data-dir", str(workdir / "etcd"),
-                "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
-                "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-                "--initial-cluster", f"k8sgw-test=http://127.0.0.1:{peer_port}",
-                # Compaction only when a test asks for it (a real 410 on demand).
-                "--auto-compaction-retention", "0", *etcd_args,
-            ])
+            cluster._spawn(
+                "etcd",
+                [
+                    str(etcd),
+                    "--name",
+                    "k8sgw-test",
+                    "--data-dir",
+                    str(workdir / "etcd"),
+                    "--listen-client-urls",
+                    etcd_url,
+                    "--advertise-client-urls",
+                    etcd_url,
+                    "--listen-peer-urls",
+                    f"http://127.0.0.1:{peer_port}",
+                    "--initial-advertise-peer-urls",
+                    f"http://127.0.0.1:{peer_port}",
+                    "--initial-cluster",
+                    f"k8sgw-test=http://127.0.0.1:{peer_port}",
+                    # Compaction only when a test asks for it (a real 410 on demand).
+                    "--auto-compaction-retention",
+                    "0",
+                    *etcd_args,
+                ],
+            )
             cluster._wait_ready("etcd", f"{etcd_url}/health")
-            cluster._spawn("kube-apiserver", [
-                str(apiserver), "--etcd-servers", etcd_url,
-                "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
-                "--secure-port", str(api_port), "--cert-dir", str(pki),
-                "--tls-cert-file", str(pki / "server.crt"), "--tls-private-key-file", str(pki / "server.key"),
-                "--client-ca-file", str(pki / "ca.crt"),
-                "--authorization-mode", "RBAC",
-                "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-                "--service-account-key-file", str(pki / "sa.pub"),
-                "--service-account-signing-key-file", str(pki / "sa.key"),
-                "--service-cluster-ip-range", "10.96.0.0/16",
-                # The apiserver's own compaction would make 410s happen at random; tests compact.
-                "--etcd-compaction-interval", "0",
-                "--endpoint-reconciler-type", "none",
-                "--enable-priority-and-fairness=false",
-                "--profiling=false",
-                *apiserver_args,
-            ])
+            cluster._spawn(
+                "kube-apiserver",
+                [
+                    str(apiserver),
+                    "--etcd-servers",
+                    etcd_url,
+                    "--bind-address",
+                    "127.0.0.1",
+                    "--advertise-address",
+                    "127.0.0.1",
+                    "--secure-port",
+                    str(api_port),
+                    "--cert-dir",
+                    str(pki),
+                    "--tls-cert-file",
+                    str(pki / "server.crt"),
+                    "--tls-private-key-file",
+                    str(pki / "server.key"),
+                    "--client-ca-file",
+                    str(pki / "ca.crt"),
+                    "--authorization-mode",
+                    "RBAC",
+                    "--service-account-issuer",
+                    "https://kubernetes.default.svc.cluster.local",
+                    "--service-account-key-file",
+                    str(pki / "sa.pub"),
+                    "--service-account-signing-key-file",
+                    str(pki / "sa.key"),
+                    "--service-cluster-ip-range",
+                    "10.96.0.0/16",
+                    # The apiserver's own compaction would make 410s happen at random; tests compact.
+                    "--etcd-compaction-interval",
+                    "0",
+                    "--endpoint-reconciler-type",
+                    "none",
+                    "--enable-priority-and-fairness=false",
+                    "--profiling=false",
+                    *apiserver_args,
+                ],
+            )
             cluster._wait_ready("kube-apiserver", f"{api_url}/readyz")
         except BaseException:
             cluster.stop()
@@ -204,7 +242,9 @@ class RealCluster:
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise ClusterError(f"{name} not ready after {_START_TIMEOUT:.0f}s:\n{_tail(self.logs[name])}")
+                    raise ClusterError(
+                        f"{name} not ready after {_START_TIMEOUT:.0f}s:\n{_tail(self.logs[name])}"
+                    )
                 time.sleep(0.2)
 
     def stop(self) -> None:
@@ -224,8 +264,15 @@ class RealCluster:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "real", "cluster": {
-                "server": server or self.api_url, "certificate-authority": str(self.workdir / "pki" / "ca.crt")}}],
+            "clusters": [
+                {
+                    "name": "real",
+                    "cluster": {
+                        "server": server or self.api_url,
+                        "certificate-authority": str(self.workdir / "pki" / "ca.crt"),
+                    },
+                }
+            ],
             "users": [{"name": "user", "user": user}],
             "contexts": [{"name": "real", "context": {"cluster": "real", "user": "user"}}],
             "current-context": "real",
@@ -249,15 +296,20 @@ class RealCluster:
         ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
         return ctx
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, kubeconfig: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         binary = kubectl_binary()
         if binary is None:
             raise ClusterError("kubectl is not installed")
         env = {**os.environ, "KUBECACHEDIR": str(self.workdir / "kube-cache")}
         proc = subprocess.run(
             [binary, "--kubeconfig", str(kubeconfig or self.admin_kubeconfig), *args],
-            input=input, capture_output=True, text=True, env=env, timeout=120,
+            input=input,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
         )
         if check and proc.returncode != 0:
             raise ClusterError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
@@ -282,7 +334,9 @@ class RealCluster:
         """Compact etcd at its current revision (every older revision is gone); returns it."""
         revision = self.etcd_revision()
         with httpx.Client(timeout=30) as http:
-            reply = http.post(f"{self.etcd_url}/v3/kv/compaction", json={"revision": str(revision), "physical": True})
+            reply = http.post(
+                f"{self.etcd_url}/v3/kv/compaction", json={"revision": str(revision), "physical": True}
+            )
         if reply.status_code != 200:
             raise ClusterError(f"etcd compaction at {revision} failed: {reply.status_code} {reply.text}")
         return revision

@@ -275,12 +275,15 @@ class DevApiApp:
             return
         await _respond(send, 200, self._out(req, obj))
 
-    def _table(self, req: _Request, objects: list[dict[str, Any]], meta: dict[str, Any], version: str) -> dict:
+    def _table(
+        self, req: _Request, objects: list[dict[str, Any]], meta: dict[str, Any], version: str
+    ) -> dict:
         include = req.params.get("includeObject") or "Metadata"
         if include not in ("None", "Metadata", "Object"):
             raise ApiError(400, "BadRequest", f'includeObject: Unsupported value: "{include}"')
-        return tables.table(req.kind, [self._out(req, o) for o in objects], meta, version=version,
-                            include_object=include)
+        return tables.table(
+            req.kind, [self._out(req, o) for o in objects], meta, version=version, include_object=include
+        )
 
     async def _get_collection(self, req: _Request, send: Send) -> None:
         if _flag(req.params.get("watch")):
@@ -470,7 +473,9 @@ class DevApiApp:
             if fault.action == "garble":
                 data = b"<html>502 Bad Gateway</html>\n"
             else:
-                line = _dumps({"type": "MODIFIED", "object": {"kind": req.kind.kind, "metadata": {"name": "x"}}})
+                line = _dumps(
+                    {"type": "MODIFIED", "object": {"kind": req.kind.kind, "metadata": {"name": "x"}}}
+                )
                 data = line[: len(line) // 2]
             await send({"type": "http.response.body", "body": data, "more_body": True})
             return

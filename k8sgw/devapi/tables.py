@@ -20,16 +20,20 @@ Obj = dict[str, Any]
 Column = tuple[str, int, Callable[[Obj], str]]  # name, priority, cell
 
 _NAME_DESCRIPTION = "Name must be unique within a namespace."
-_AGE_DESCRIPTION = "CreationTimestamp is a timestamp representing the server time when this object was created."
+_AGE_DESCRIPTION = (
+    "CreationTimestamp is a timestamp representing the server time when this object was created."
+)
 
 
 def table_version(accept: str) -> str | None:
-    """"v1" (or "v1beta1") when the Accept header asks for a meta.k8s.io Table, else None."""
+    """ "v1" (or "v1beta1") when the Accept header asks for a meta.k8s.io Table, else None."""
     for media_range in accept.split(","):
-        params = dict(
-            part.strip().split("=", 1) for part in media_range.split(";")[1:] if "=" in part
-        )
-        if params.get("as") == "Table" and params.get("g") == "meta.k8s.io" and params.get("v") in ("v1", "v1beta1"):
+        params = dict(part.strip().split("=", 1) for part in media_range.split(";")[1:] if "=" in part)
+        if (
+            params.get("as") == "Table"
+            and params.get("g") == "meta.k8s.io"
+            and params.get("v") in ("v1", "v1beta1")
+        ):
             return params["v"]
     return None
 
@@ -133,7 +137,11 @@ def _row_object(obj: Obj, include: str, version: str) -> Obj | None:
         return None
     if include == "Object":
         return obj
-    return {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{version}", "metadata": obj["metadata"]}
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": f"meta.k8s.io/{version}",
+        "metadata": obj["metadata"],
+    }
 
 
 def table(
@@ -146,12 +154,16 @@ def table(
     now: datetime.datetime | None = None,
 ) -> Obj:
     """The Table of `objects` (full objects as stored); `list_meta` is the list's metadata."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     columns = _columns(kind, now)
     definitions = []
     for col_name, priority, _ in columns:
-        entry: Obj = {"name": col_name, "type": "string", "format": "name" if col_name == "Name" else "",
-                      "priority": priority}
+        entry: Obj = {
+            "name": col_name,
+            "type": "string",
+            "format": "name" if col_name == "Name" else "",
+            "priority": priority,
+        }
         entry["description"] = {"Name": _NAME_DESCRIPTION, "Age": _AGE_DESCRIPTION}.get(col_name, "")
         definitions.append(entry)
     rows = []

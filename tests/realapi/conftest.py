@@ -47,7 +47,9 @@ def need_peers() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{', '.join(missing) or 'kubectl'} missing: .ci/run builds them (python -m peers.build)")
     if missing and not build.go_available():
-        pytest.skip("real-API tests need Go 1.26+ (with the module proxy): install Go, then python -m peers.build")
+        pytest.skip(
+            "real-API tests need Go 1.26+ (with the module proxy): install Go, then python -m peers.build"
+        )
     if missing:
         pytest.skip(f"{', '.join(missing)} not built: run `python -m peers.build` (a few minutes, once)")
     pytest.skip("kubectl is not installed")
@@ -152,10 +154,13 @@ class Answer:
 
 
 def _rr_lines(section) -> tuple[str, ...]:
-    return tuple(sorted(
-        f"{rrset.name.to_text().lower()} {dns.rdatatype.to_text(rrset.rdtype)} {rd.to_text().lower()}"
-        for rrset in section for rd in rrset
-    ))
+    return tuple(
+        sorted(
+            f"{rrset.name.to_text().lower()} {dns.rdatatype.to_text(rrset.rdtype)} {rd.to_text().lower()}"
+            for rrset in section
+            for rd in rrset
+        )
+    )
 
 
 async def ask_dnspython(addr: tuple[str, int], name: str, rdtype: str = "A", **kw) -> Answer:
@@ -166,9 +171,22 @@ async def ask_dnspython(addr: tuple[str, int], name: str, rdtype: str = "A", **k
 
 async def ask_dig(addr: tuple[str, int], name: str, rdtype: str = "A") -> Answer:
     proc = await trio.run_process(
-        [dig_path(), f"@{addr[0]}", "-p", str(addr[1]), name, rdtype, "+norecurse", "+time=3", "+tries=1",
-         "+nocmd", "+nostats", "+noquestion"],
-        capture_stdout=True, check=False,
+        [
+            dig_path(),
+            f"@{addr[0]}",
+            "-p",
+            str(addr[1]),
+            name,
+            rdtype,
+            "+norecurse",
+            "+time=3",
+            "+tries=1",
+            "+nocmd",
+            "+nostats",
+            "+noquestion",
+        ],
+        capture_stdout=True,
+        check=False,
     )
     text = proc.stdout.decode()
     if proc.returncode != 0:
@@ -199,4 +217,3 @@ async def ask(addr: tuple[str, int], name: str, rdtype: str = "A") -> Answer:
 
 def rdatas(answer: Answer, rdtype: str = "A") -> list[str]:
     return sorted(line.split(" ", 2)[2] for line in answer.answer if line.split(" ")[1] == rdtype)
-

@@ -59,7 +59,9 @@ TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 class Pair:
     """The same request to the dev server and to the real one."""
 
-    def __init__(self, dev: httpx.AsyncClient, real: httpx.AsyncClient, ns: str, dev_cluster: DevCluster) -> None:
+    def __init__(
+        self, dev: httpx.AsyncClient, real: httpx.AsyncClient, ns: str, dev_cluster: DevCluster
+    ) -> None:
         self.dev, self.real, self.ns, self.dev_cluster = dev, real, ns, dev_cluster
 
     async def get(self, path: str, **kw) -> tuple[httpx.Response, httpx.Response]:
@@ -87,7 +89,9 @@ async def pair(nursery, real_cluster) -> AsyncIterator[Pair]:
     timeout = httpx.Timeout(10.0, read=30.0)
     async with (
         httpx.AsyncClient(base_url=dev_url, timeout=timeout) as dev,
-        httpx.AsyncClient(base_url=real_cluster.api_url, verify=real_cluster.admin_ssl_context(), timeout=timeout) as real,
+        httpx.AsyncClient(
+            base_url=real_cluster.api_url, verify=real_cluster.admin_ssl_context(), timeout=timeout
+        ) as real,
     ):
         try:
             yield Pair(dev, real, ns, dev_cluster)
@@ -122,7 +126,9 @@ async def test_discovery_documents_agree(pair: Pair):
                 continue
             theirs = real_by_name[name]
             for key in ("name", "singularName", "namespaced", "kind", "shortNames", "categories"):
-                assert ours.get(key) == theirs.get(key), f"{path} {name}: {key}: {ours.get(key)} != {theirs.get(key)}"
+                assert ours.get(key) == theirs.get(key), (
+                    f"{path} {name}: {key}: {ours.get(key)} != {theirs.get(key)}"
+                )
             assert sorted(ours["verbs"]) == sorted(theirs["verbs"]), f"{path} {name} verbs"
         status = {n for n in _resources(dev) if n.endswith("/status")}
         assert status == {n for n in status if n in real_by_name}, path
@@ -146,8 +152,17 @@ async def test_lists_page_alike(pair: Pair):
                 break
         pages[side] = got
     shape = [
-        [(p["kind"], p["apiVersion"], sorted(p["metadata"]), p["metadata"].get("remainingItemCount"),
-          [i["metadata"]["name"] for i in p["items"]], sorted({k for i in p["items"] for k in i})) for p in side]
+        [
+            (
+                p["kind"],
+                p["apiVersion"],
+                sorted(p["metadata"]),
+                p["metadata"].get("remainingItemCount"),
+                [i["metadata"]["name"] for i in p["items"]],
+                sorted({k for i in p["items"] for k in i}),
+            )
+            for p in side
+        ]
         for side in (pages["dev"], pages["real"])
     ]
     assert shape[0] == shape[1]
@@ -156,7 +171,11 @@ async def test_lists_page_alike(pair: Pair):
         assert len({p["metadata"]["resourceVersion"] for p in side}) == 1
 
     dev, real = await pair.get(path, params={"limit": 1, "continue": "not-a-token"})
-    assert (dev.status_code, dev.json()["reason"]) == (real.status_code, real.json()["reason"]) == (400, "BadRequest")
+    assert (
+        (dev.status_code, dev.json()["reason"])
+        == (real.status_code, real.json()["reason"])
+        == (400, "BadRequest")
+    )
 
     # Custom resources keep kind/apiVersion on list items; built-ins do not.
     dev, real = await pair.json(f"/apis/networking.k8s.io/v1/namespaces/{pair.ns}/ingresses")
@@ -165,17 +184,34 @@ async def test_lists_page_alike(pair: Pair):
 
 def _status_shape(body: dict[str, Any]) -> tuple:
     details = body.get("details") or {}
-    return (body["kind"], body["apiVersion"], body["status"], body["reason"], body["code"], body["message"],
-            details.get("name"), details.get("group"), details.get("kind"))
+    return (
+        body["kind"],
+        body["apiVersion"],
+        body["status"],
+        body["reason"],
+        body["code"],
+        body["message"],
+        details.get("name"),
+        details.get("group"),
+        details.get("kind"),
+    )
 
 
 async def test_error_status_bodies_agree(pair: Pair):
-    for path in (f"/api/v1/namespaces/{pair.ns}/services/nope", f"/apis/networking.k8s.io/v1/namespaces/{pair.ns}/ingresses/nope"):
+    for path in (
+        f"/api/v1/namespaces/{pair.ns}/services/nope",
+        f"/apis/networking.k8s.io/v1/namespaces/{pair.ns}/ingresses/nope",
+    ):
         dev, real = await pair.get(path)
         assert (dev.status_code, real.status_code) == (404, 404)
         assert _status_shape(dev.json()) == _status_shape(real.json())
 
-    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}, "spec": {"ports": [{"port": 1}]}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "a"},
+        "spec": {"ports": [{"port": 1}]},
+    }
     dev = await pair.dev.post(f"/api/v1/namespaces/{pair.ns}/services", json=body)
     real = await pair.real.post(f"/api/v1/namespaces/{pair.ns}/services", json=body)
     assert (dev.status_code, real.status_code) == (409, 409)
@@ -186,7 +222,9 @@ async def test_error_status_bodies_agree(pair: Pair):
 
 
 @asynccontextmanager
-async def _watch(client: httpx.AsyncClient, path: str, params: dict[str, Any]) -> AsyncIterator[AsyncIterator[dict]]:
+async def _watch(
+    client: httpx.AsyncClient, path: str, params: dict[str, Any]
+) -> AsyncIterator[AsyncIterator[dict]]:
     async with client.stream("GET", path, params={"watch": "true", **params}) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/json")
@@ -205,8 +243,12 @@ async def _watch(client: httpx.AsyncClient, path: str, params: dict[str, Any]) -
 
 async def _initial_events(client: httpx.AsyncClient, path: str) -> list[dict]:
     """A WatchList: the initial ADDEDs, then the BOOKMARK that ends them."""
-    params = {"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan", "allowWatchBookmarks": "true",
-              "timeoutSeconds": "5"}
+    params = {
+        "sendInitialEvents": "true",
+        "resourceVersionMatch": "NotOlderThan",
+        "allowWatchBookmarks": "true",
+        "timeoutSeconds": "5",
+    }
     seen = []
     with trio.fail_after(10):
         async with _watch(client, path, params) as events:
@@ -235,8 +277,15 @@ async def test_watch_framing_resource_versions_and_bookmarks_agree(pair: Pair):
         rv = listed["metadata"]["resourceVersion"]
         with trio.fail_after(10):
             async with _watch(client, path, {"resourceVersion": rv, "timeoutSeconds": "5"}) as events:
-                created = await client.post(path, json={"apiVersion": "v1", "kind": "Service",
-                                                        "metadata": {"name": "d"}, "spec": {"ports": [{"port": 1}]}})
+                created = await client.post(
+                    path,
+                    json={
+                        "apiVersion": "v1",
+                        "kind": "Service",
+                        "metadata": {"name": "d"},
+                        "spec": {"ports": [{"port": 1}]},
+                    },
+                )
                 assert created.status_code == 201
                 event = await events.__anext__()
         assert event["type"] == "ADDED" and event["object"]["metadata"]["name"] == "d"
@@ -259,24 +308,46 @@ async def test_a_stale_resource_version_is_one_error_event_410(pair: Pair, real_
                 event = await events.__anext__()
         assert event["type"] == "ERROR", (side, event)
         status = event["object"]
-        assert (status["kind"], status["status"], status["code"], status["reason"]) == ("Status", "Failure", 410, "Expired")
+        assert (status["kind"], status["status"], status["code"], status["reason"]) == (
+            "Status",
+            "Failure",
+            410,
+            "Expired",
+        )
         # The watch cache says "too old resource version: 1 (N)"; etcd's path (used here) says this.
-        expected = "The resourceVersion for the provided watch is too old." if side == "real" else "too old resource version: 1 ("
+        expected = (
+            "The resourceVersion for the provided watch is too old."
+            if side == "real"
+            else "too old resource version: 1 ("
+        )
         assert status["message"].startswith(expected), (side, status["message"])
 
 
 async def test_tables_kubectl_prints_agree(pair: Pair, real_cluster):
-    for path in (f"/api/v1/namespaces/{pair.ns}/services", f"/apis/networking.k8s.io/v1/namespaces/{pair.ns}/ingresses"):
+    for path in (
+        f"/api/v1/namespaces/{pair.ns}/services",
+        f"/apis/networking.k8s.io/v1/namespaces/{pair.ns}/ingresses",
+    ):
         dev, real = await pair.json(path, headers={"Accept": TABLE})
-        assert (dev["kind"], dev["apiVersion"]) == (real["kind"], real["apiVersion"]) == ("Table", "meta.k8s.io/v1")
-        cols = [[(c["name"], c["type"], c.get("priority", 0)) for c in t["columnDefinitions"]] for t in (dev, real)]
+        assert (
+            (dev["kind"], dev["apiVersion"])
+            == (real["kind"], real["apiVersion"])
+            == ("Table", "meta.k8s.io/v1")
+        )
+        cols = [
+            [(c["name"], c["type"], c.get("priority", 0)) for c in t["columnDefinitions"]]
+            for t in (dev, real)
+        ]
         assert cols[0] == cols[1], path
         # The real server allocates cluster IPs and node ports; the dev server allocates nothing.
         skip = {i for i, (name, _, _) in enumerate(cols[1]) if name in ("Age", "Cluster-IP")}
         for ours, theirs in zip(dev["rows"], real["rows"], strict=True):
             mine = [c for i, c in enumerate(ours["cells"]) if i not in skip]
-            real_cells = [re.sub(r":\d+/", "/", c) if isinstance(c, str) else c
-                          for i, c in enumerate(theirs["cells"]) if i not in skip]
+            real_cells = [
+                re.sub(r":\d+/", "/", c) if isinstance(c, str) else c
+                for i, c in enumerate(theirs["cells"])
+                if i not in skip
+            ]
             assert mine == real_cells, path
             assert ours["object"]["kind"] == theirs["object"]["kind"] == "PartialObjectMetadata"
             assert ours["object"]["metadata"]["name"] == theirs["object"]["metadata"]["name"]

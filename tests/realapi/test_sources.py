@@ -152,8 +152,18 @@ async def test_every_source_kind_applied_patched_and_deleted_with_kubectl(
         await store.wait_until(lambda m: m.ready)
         await kubectl(real_cluster, "apply", "-f", "-", stdin=OBJECTS)
         for resource, name, patch in STATUS:
-            await kubectl(real_cluster, "patch", resource, name, "-n", "src", "--subresource=status",
-                          "--type=merge", "-p", patch)
+            await kubectl(
+                real_cluster,
+                "patch",
+                resource,
+                name,
+                "-n",
+                "src",
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                patch,
+            )
         await store.wait_until(_has(f"tls.{ZONE}", "A", "192.0.2.30"))
         await store.wait_until(_has(f"lb.src.{ZONE}", "A", "192.0.2.20"))
         await store.wait_until(_has(f"aws.{ZONE}", "CNAME", "lb-1.elb.example.net."))
@@ -165,7 +175,9 @@ async def test_every_source_kind_applied_patched_and_deleted_with_kubectl(
     assert rdatas(await ask(addr, f"aws.{ZONE}"), "CNAME") == ["lb-1.elb.example.net."]
     assert rdatas(await ask(addr, f"lb.src.{ZONE}")) == ["192.0.2.20"]
     assert rdatas(await ask(addr, f"shop.{ZONE}")) == ["192.0.2.21"]
-    assert rdatas(await ask(addr, f"store.{ZONE}")) == ["192.0.2.21"]  # a name outside the zone gets it appended
+    assert rdatas(await ask(addr, f"store.{ZONE}")) == [
+        "192.0.2.21"
+    ]  # a name outside the zone gets it appended
     assert rdatas(await ask(addr, f"db.{ZONE}")) == ["10.1.0.5"]  # the not-ready endpoint is left out
     for route in ("http", "grpc", "tls"):
         assert rdatas(await ask(addr, f"{route}.{ZONE}")) == ["192.0.2.30"], route
@@ -178,8 +190,18 @@ async def test_every_source_kind_applied_patched_and_deleted_with_kubectl(
     assert [line.split()[1] for line in nodata.authority] == ["SOA"]
 
     # A Gateway's new address reaches every route at once; a deleted route's name goes.
-    await kubectl(real_cluster, "patch", "gateway", "gw", "-n", "src", "--subresource=status", "--type=merge",
-                  "-p", '{"status":{"addresses":[{"type":"IPAddress","value":"192.0.2.31"}]}}')
+    await kubectl(
+        real_cluster,
+        "patch",
+        "gateway",
+        "gw",
+        "-n",
+        "src",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status":{"addresses":[{"type":"IPAddress","value":"192.0.2.31"}]}}',
+    )
     await kubectl(real_cluster, "delete", "httproute", "http", "-n", "src")
     with trio.fail_after(30):
         await store.wait_until(_has(f"grpc.{ZONE}", "A", "192.0.2.31"))
@@ -202,7 +224,8 @@ async def test_lists_page_with_continue_tokens(real_cluster, k8sgw_kubeconfig):
     names = [f"page-{i}" for i in range(5)]
     manifest = "".join(
         f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: {n}, namespace: default}}\n"
-        f"spec: {{ports: [{{port: 80}}]}}\n" for n in names
+        f"spec: {{ports: [{{port: 80}}]}}\n"
+        for n in names
     )
     await kubectl(real_cluster, "apply", "-f", "-", stdin=manifest)
     try:

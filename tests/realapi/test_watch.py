@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from urllib.parse import urlsplit
 
 import dns.name
@@ -85,7 +86,7 @@ spec: {type: LoadBalancer, ports: [{port: 80}]}
 
 
 def _lb(ip: str) -> str:
-    return '{"status":{"loadBalancer":{"ingress":[{"ip":"%s"}]}}}' % ip
+    return json.dumps({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}})
 
 
 async def test_dropped_streams_resume_and_a_compacted_revision_relists(
@@ -101,10 +102,23 @@ async def test_dropped_streams_resume_and_a_compacted_revision_relists(
     )
     await kubectl(real_cluster, "apply", "-f", "-", stdin=WATCHED)
     try:
-        for kind, name, ip in (("ingress", "keep", "192.0.2.40"), ("ingress", "gone", "192.0.2.41"),
-                               ("service", "svc", "192.0.2.42")):
-            await kubectl(real_cluster, "patch", kind, name, "-n", "wt", "--subresource=status",
-                          "--type=merge", "-p", _lb(ip))
+        for kind, name, ip in (
+            ("ingress", "keep", "192.0.2.40"),
+            ("ingress", "gone", "192.0.2.41"),
+            ("service", "svc", "192.0.2.42"),
+        ):
+            await kubectl(
+                real_cluster,
+                "patch",
+                kind,
+                name,
+                "-n",
+                "wt",
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                _lb(ip),
+            )
         bound = await start_k8sgw(
             nursery, corefile(kubeconfig, "watch.test", "resources Ingress Service"), watch_policy=REAL_POLICY
         )
@@ -115,11 +129,31 @@ async def test_dropped_streams_resume_and_a_compacted_revision_relists(
 
         relay.hold()
         relay.cut()
-        await kubectl(real_cluster, "patch", "ingress", "keep", "-n", "wt", "--subresource=status",
-                      "--type=merge", "-p", _lb("192.0.2.43"))
+        await kubectl(
+            real_cluster,
+            "patch",
+            "ingress",
+            "keep",
+            "-n",
+            "wt",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            _lb("192.0.2.43"),
+        )
         await kubectl(real_cluster, "delete", "ingress", "gone", "-n", "wt")
-        await kubectl(real_cluster, "patch", "service", "svc", "-n", "wt", "--subresource=status",
-                      "--type=merge", "-p", _lb("192.0.2.44"))
+        await kubectl(
+            real_cluster,
+            "patch",
+            "service",
+            "svc",
+            "-n",
+            "wt",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            _lb("192.0.2.44"),
+        )
         # One more write, so that the revision after the Ingress watch's is older than the compaction.
         await kubectl(real_cluster, "create", "configmap", "compact-me", "-n", "wt")
         await trio.to_thread.run_sync(real_cluster.compact)
@@ -141,15 +175,27 @@ async def test_dropped_streams_resume_and_a_compacted_revision_relists(
         await kubectl(real_cluster, "delete", "namespace", "wt", "--wait=false")
 
 
-async def test_a_kind_rbac_forbids_is_one_warning_and_the_rest_is_served(nursery, real_cluster, tmp_path, logs):
+async def test_a_kind_rbac_forbids_is_one_warning_and_the_rest_is_served(
+    nursery, real_cluster, tmp_path, logs
+):
     name = "k8sgw-no-ingresses"
     await kubectl(real_cluster, "create", "serviceaccount", name, "-n", K8SGW_NAMESPACE)
     await kubectl(real_cluster, "apply", "-f", "-", stdin=reduced_cluster_role(name, "ingresses"))
     await kubectl(real_cluster, "create", "namespace", "rb")
     try:
         await kubectl(real_cluster, "create", "service", "loadbalancer", "web", "-n", "rb", "--tcp=80:80")
-        await kubectl(real_cluster, "patch", "service", "web", "-n", "rb", "--subresource=status",
-                      "--type=merge", "-p", _lb("192.0.2.60"))
+        await kubectl(
+            real_cluster,
+            "patch",
+            "service",
+            "web",
+            "-n",
+            "rb",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            _lb("192.0.2.60"),
+        )
         token = await trio.to_thread.run_sync(real_cluster.service_account_token, K8SGW_NAMESPACE, name)
         kubeconfig = real_cluster.token_kubeconfig(tmp_path / "kubeconfig", token)
         bound = await start_k8sgw(nursery, corefile(kubeconfig, "rbac.test"), watch_policy=REAL_POLICY)
@@ -182,7 +228,9 @@ spec:
 """
 
 
-async def test_a_crd_installed_after_start_is_served_without_a_restart(nursery, real_cluster, k8sgw_kubeconfig, logs):
+async def test_a_crd_installed_after_start_is_served_without_a_restart(
+    nursery, real_cluster, k8sgw_kubeconfig, logs
+):
     await kubectl(real_cluster, "delete", "crd", DNSENDPOINT_CRD, "--ignore-not-found", "--wait=true")
     bound = await start_k8sgw(nursery, corefile(k8sgw_kubeconfig, "crd.test"), watch_policy=REAL_POLICY)
     store = bound.stores[0]
@@ -208,4 +256,3 @@ async def test_a_crd_installed_after_start_is_served_without_a_restart(nursery, 
         assert rdatas(await ask(addr, "_https._tcp.crd.test", "SRV"), "SRV") == ["10 5 443 a.crd.test."]
     finally:
         await kubectl(real_cluster, "delete", "dnsendpoint", "records", "-n", "default")
-
