@@ -248,12 +248,12 @@ class RealCluster:
                 time.sleep(0.2)
 
     def stop(self) -> None:
+        """kube-apiserver first, then etcd (an apiserver whose etcd is gone retries instead of exiting)."""
         for proc in reversed(self.processes):
             if proc.poll() is None:
                 proc.terminate()
-        for proc in reversed(self.processes):
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
