@@ -18,7 +18,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from peers import build
+from peers.process import stop, wait_ready
 
 __all__ = ["ClusterError", "RealCluster", "free_port", "kubectl_binary"]
 
@@ -71,13 +71,6 @@ def kubectl_binary() -> str | None:
     sdk = Path(os.path.realpath(found)).parent
     versioned = sorted(sdk.glob("kubectl.1.*"), key=lambda p: int(p.name.rsplit(".", 1)[1]))
     return str(versioned[-1]) if versioned else found
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 @dataclass
@@ -224,39 +217,18 @@ class RealCluster:
         self.processes.append(proc)
 
     def _wait_ready(self, name: str, url: str) -> None:
-        """Until `url` answers 200; an exited process or the deadline fails with its log's tail.
-
-        A child process offers no readiness event to wait on, so this asks its health endpoint, as
-        kubelet's probes do.
-        """
-        proc = self.processes[-1]
-        deadline = time.monotonic() + _START_TIMEOUT
         tls = self.admin_ssl_context() if url.startswith("https") else False
-        with httpx.Client(verify=tls, timeout=5) as http:
-            while True:
-                if proc.poll() is not None:
-                    raise ClusterError(f"{name} exited with {proc.returncode}:\n{_tail(self.logs[name])}")
-                try:
-                    if http.get(url).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise ClusterError(
-                        f"{name} not ready after {_START_TIMEOUT:.0f}s:\n{_tail(self.logs[name])}"
-                    )
-                time.sleep(0.2)
+        try:
+            wait_ready(
+                self.processes[-1], name, url, self.logs[name], timeout=_START_TIMEOUT, tls=tls, interval=0.2
+            )
+        except RuntimeError as err:
+            raise ClusterError(str(err)) from None
 
     def stop(self) -> None:
         """kube-apiserver first, then etcd (an apiserver whose etcd is gone retries instead of exiting)."""
         for proc in reversed(self.processes):
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
         self.processes.clear()
 
     # ---- clients -----------------------------------------------------------------------------------
