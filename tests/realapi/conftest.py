@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import dns.asyncquery
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
 import trio
 import yaml
 
+from k8sgw.records.recordmap import RecordMap
 from peers import build, versions
 from peers.cluster import RealCluster, kubectl_binary
-from tests.conftest import FAST_RETRY
+from tests.conftest import FAST_RETRY, tool
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC_YAML = REPO / "deploy" / "kustomize" / "base" / "rbac.yaml"
@@ -66,6 +67,33 @@ def module_dir(module: str, version: str) -> Path:
 def gateway_crds() -> list[Path]:
     root = module_dir("sigs.k8s.io/gateway-api", versions.GATEWAY_API) / "config" / "crd" / "standard"
     return [root / f"gateway.networking.k8s.io_{plural}.yaml" for plural in GATEWAY_CRDS]
+
+
+def has_rdata(name: str, rdtype: str, *values: str) -> Callable[[RecordMap], bool]:
+    """A RecordMap predicate: `name` has exactly these `rdtype` records (none: it has none)."""
+    owner, rt = dns.name.from_text(name), dns.rdatatype.from_text(rdtype)
+
+    def check(records: RecordMap) -> bool:
+        return sorted(str(r) for r in records.rdatas(owner, rt)) == sorted(values)
+
+    return check
+
+
+async def patch_status(cluster: RealCluster, namespace: str, patches: Iterable[tuple[str, str, str]]) -> None:
+    """Write (resource, name, merge patch) through the /status subresource, as a controller does."""
+    for resource, name, patch in patches:
+        await kubectl(
+            cluster,
+            "patch",
+            resource,
+            name,
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            patch,
+        )
 
 
 def dnsendpoint_crd() -> Path:
@@ -135,15 +163,6 @@ async def kubectl(cluster: RealCluster, *args: str, stdin: str | None = None) ->
     return await trio.to_thread.run_sync(lambda: cluster.kubectl(*args, input=stdin).stdout)
 
 
-def dig_path() -> str:
-    path = shutil.which("dig")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("dig is not installed, and .ci/run should have installed it")
-        pytest.skip("dig is not installed (`.ci/run` installs it)")
-    return path
-
-
 @dataclasses.dataclass(frozen=True)
 class Answer:
     """What a reply says, in a form both dnspython's and dig's replies reduce to."""
@@ -172,7 +191,7 @@ async def ask_dnspython(addr: tuple[str, int], name: str, rdtype: str = "A", **k
 async def ask_dig(addr: tuple[str, int], name: str, rdtype: str = "A") -> Answer:
     proc = await trio.run_process(
         [
-            dig_path(),
+            tool("dig"),
             f"@{addr[0]}",
             "-p",
             str(addr[1]),

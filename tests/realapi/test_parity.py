@@ -25,7 +25,7 @@ from peers import build
 from peers.coredns import CorednsPeer, unavailable_reason
 from tests.conftest import start_k8sgw
 from tests.realapi import test_sources
-from tests.realapi.conftest import REAL_POLICY, kubectl
+from tests.realapi.conftest import REAL_POLICY, kubectl, patch_status
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ZONE = "parity.test"
@@ -135,19 +135,7 @@ async def _ask(addr: tuple[str, int], case: Case) -> str:
 
 async def test_parity_side_by_side(coredns, nursery, real_cluster, k8sgw_kubeconfig, tmp_path):
     await kubectl(real_cluster, "apply", "-f", "-", stdin=OBJECTS)
-    for resource, name, patch in test_sources.STATUS:
-        await kubectl(
-            real_cluster,
-            "patch",
-            resource,
-            name,
-            "-n",
-            "par",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            patch,
-        )
+    await patch_status(real_cluster, "par", test_sources.STATUS)
     try:
         bound = await start_k8sgw(
             nursery,

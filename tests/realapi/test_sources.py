@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import math
 
-import dns.name
-import dns.rdatatype
 import trio
 
 from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.kinds import SERVICE
 from k8sgw.kubeapi.kubeconfig import resolve_connection
 from k8sgw.kubeapi.watch import list_objects
-from k8sgw.records.recordmap import RecordMap
 from tests.conftest import corefile, start_k8sgw
-from tests.realapi.conftest import REAL_POLICY, ask, kubectl, rdatas
+from tests.realapi.conftest import REAL_POLICY, ask, has_rdata, kubectl, patch_status, rdatas
 
 ZONE = "real.test"
 
@@ -133,15 +130,6 @@ STATUS = [
 ]
 
 
-def _has(name: str, rdtype: str, *values: str):
-    owner, rt = dns.name.from_text(name), dns.rdatatype.from_text(rdtype)
-
-    def check(records: RecordMap) -> bool:
-        return sorted(str(r) for r in records.rdatas(owner, rt)) == sorted(values)
-
-    return check
-
-
 async def test_every_source_kind_applied_patched_and_deleted_with_kubectl(
     nursery, real_cluster, k8sgw_kubeconfig
 ):
@@ -151,23 +139,11 @@ async def test_every_source_kind_applied_patched_and_deleted_with_kubectl(
     with trio.fail_after(60):
         await store.wait_until(lambda m: m.ready)
         await kubectl(real_cluster, "apply", "-f", "-", stdin=OBJECTS)
-        for resource, name, patch in STATUS:
-            await kubectl(
-                real_cluster,
-                "patch",
-                resource,
-                name,
-                "-n",
-                "src",
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                patch,
-            )
-        await store.wait_until(_has(f"tls.{ZONE}", "A", "192.0.2.30"))
-        await store.wait_until(_has(f"lb.src.{ZONE}", "A", "192.0.2.20"))
-        await store.wait_until(_has(f"aws.{ZONE}", "CNAME", "lb-1.elb.example.net."))
-        await store.wait_until(_has(f"db.{ZONE}", "A", "10.1.0.5"))
+        await patch_status(real_cluster, "src", STATUS)
+        await store.wait_until(has_rdata(f"tls.{ZONE}", "A", "192.0.2.30"))
+        await store.wait_until(has_rdata(f"lb.src.{ZONE}", "A", "192.0.2.20"))
+        await store.wait_until(has_rdata(f"aws.{ZONE}", "CNAME", "lb-1.elb.example.net."))
+        await store.wait_until(has_rdata(f"db.{ZONE}", "A", "10.1.0.5"))
 
     assert rdatas(await ask(addr, f"ing.{ZONE}")) == ["192.0.2.10"]
     assert rdatas(await ask(addr, f"ing.{ZONE}", "AAAA"), "AAAA") == ["2001:db8::10"]
@@ -190,31 +166,24 @@ async def test_every_source_kind_applied_patched_and_deleted_with_kubectl(
     assert [line.split()[1] for line in nodata.authority] == ["SOA"]
 
     # A Gateway's new address reaches every route at once; a deleted route's name goes.
-    await kubectl(
+    await patch_status(
         real_cluster,
-        "patch",
-        "gateway",
-        "gw",
-        "-n",
         "src",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        '{"status":{"addresses":[{"type":"IPAddress","value":"192.0.2.31"}]}}',
+        [("gateway", "gw", '{"status":{"addresses":[{"type":"IPAddress","value":"192.0.2.31"}]}}')],
     )
     await kubectl(real_cluster, "delete", "httproute", "http", "-n", "src")
     with trio.fail_after(30):
-        await store.wait_until(_has(f"grpc.{ZONE}", "A", "192.0.2.31"))
-        await store.wait_until(_has(f"http.{ZONE}", "A"))
+        await store.wait_until(has_rdata(f"grpc.{ZONE}", "A", "192.0.2.31"))
+        await store.wait_until(has_rdata(f"http.{ZONE}", "A"))
     assert rdatas(await ask(addr, f"tls.{ZONE}")) == ["192.0.2.31"]
     assert (await ask(addr, f"http.{ZONE}")).rcode == "NXDOMAIN"
 
     # kubectl delete of everything: every name goes, the nameserver's with its Service.
     await kubectl(real_cluster, "delete", "-f", "-", "--wait=false", "--ignore-not-found", stdin=OBJECTS)
     with trio.fail_after(60):
-        await store.wait_until(_has(f"ing.{ZONE}", "A"))
-        await store.wait_until(_has(f"shop.{ZONE}", "A"))
-        await store.wait_until(_has(f"tls.{ZONE}", "A"))
+        await store.wait_until(has_rdata(f"ing.{ZONE}", "A"))
+        await store.wait_until(has_rdata(f"shop.{ZONE}", "A"))
+        await store.wait_until(has_rdata(f"tls.{ZONE}", "A"))
     for name in (f"ing.{ZONE}", f"shop.{ZONE}", f"lb.src.{ZONE}", f"grpc.{ZONE}", f"db.{ZONE}"):
         assert (await ask(addr, name)).rcode == "NXDOMAIN", name
 

@@ -7,8 +7,6 @@ import dataclasses
 import json
 from urllib.parse import urlsplit
 
-import dns.name
-import dns.rdatatype
 import trio
 
 from k8sgw.kubeapi.client import KubeClient
@@ -16,7 +14,6 @@ from k8sgw.kubeapi.events import KubeEvent
 from k8sgw.kubeapi.kinds import SERVICE
 from k8sgw.kubeapi.kubeconfig import resolve_connection
 from k8sgw.kubeapi.watch import WatchState, list_objects, stream_watch
-from k8sgw.records.recordmap import RecordMap
 from tests.conftest import corefile, start_k8sgw
 from tests.realapi.conftest import (
     DNSENDPOINT_CRD,
@@ -24,20 +21,13 @@ from tests.realapi.conftest import (
     REAL_POLICY,
     ask,
     dnsendpoint_crd,
+    has_rdata,
     kubectl,
+    patch_status,
     rdatas,
     reduced_cluster_role,
 )
 from tests.realapi.relay import Relay
-
-
-def _has(name: str, rdtype: str, *values: str):
-    owner, rt = dns.name.from_text(name), dns.rdatatype.from_text(rdtype)
-
-    def check(records: RecordMap) -> bool:
-        return sorted(str(r) for r in records.rdatas(owner, rt)) == sorted(values)
-
-    return check
 
 
 def _lines(logs, *parts: str) -> list[str]:
@@ -102,67 +92,34 @@ async def test_dropped_streams_resume_and_a_compacted_revision_relists(
     )
     await kubectl(real_cluster, "apply", "-f", "-", stdin=WATCHED)
     try:
-        for kind, name, ip in (
+        initial = [
             ("ingress", "keep", "192.0.2.40"),
             ("ingress", "gone", "192.0.2.41"),
             ("service", "svc", "192.0.2.42"),
-        ):
-            await kubectl(
-                real_cluster,
-                "patch",
-                kind,
-                name,
-                "-n",
-                "wt",
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                _lb(ip),
-            )
+        ]
+        await patch_status(real_cluster, "wt", [(kind, name, _lb(ip)) for kind, name, ip in initial])
         bound = await start_k8sgw(
             nursery, corefile(kubeconfig, "watch.test", "resources Ingress Service"), watch_policy=REAL_POLICY
         )
         store = bound.stores[0]
         with trio.fail_after(30):
-            await store.wait_until(_has("svc.wt.watch.test", "A", "192.0.2.42"))
-            await store.wait_until(_has("gone.watch.test", "A", "192.0.2.41"))
+            await store.wait_until(has_rdata("svc.wt.watch.test", "A", "192.0.2.42"))
+            await store.wait_until(has_rdata("gone.watch.test", "A", "192.0.2.41"))
 
         relay.hold()
         relay.cut()
-        await kubectl(
-            real_cluster,
-            "patch",
-            "ingress",
-            "keep",
-            "-n",
-            "wt",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            _lb("192.0.2.43"),
-        )
+        await patch_status(real_cluster, "wt", [("ingress", "keep", _lb("192.0.2.43"))])
         await kubectl(real_cluster, "delete", "ingress", "gone", "-n", "wt")
-        await kubectl(
-            real_cluster,
-            "patch",
-            "service",
-            "svc",
-            "-n",
-            "wt",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            _lb("192.0.2.44"),
-        )
+        await patch_status(real_cluster, "wt", [("service", "svc", _lb("192.0.2.44"))])
         # One more write, so that the revision after the Ingress watch's is older than the compaction.
         await kubectl(real_cluster, "create", "configmap", "compact-me", "-n", "wt")
         await trio.to_thread.run_sync(real_cluster.compact)
         relay.release()
 
         with trio.fail_after(30):
-            await store.wait_until(_has("keep.watch.test", "A", "192.0.2.43"))
-            await store.wait_until(_has("gone.watch.test", "A"))
-            await store.wait_until(_has("svc.wt.watch.test", "A", "192.0.2.44"))
+            await store.wait_until(has_rdata("keep.watch.test", "A", "192.0.2.43"))
+            await store.wait_until(has_rdata("gone.watch.test", "A"))
+            await store.wait_until(has_rdata("svc.wt.watch.test", "A", "192.0.2.44"))
         assert rdatas(await ask(bound.udp[0], "keep.watch.test")) == ["192.0.2.43"]
         assert (await ask(bound.udp[0], "gone.watch.test")).rcode == "NXDOMAIN"
         assert rdatas(await ask(bound.udp[0], "svc.wt.watch.test")) == ["192.0.2.44"]
@@ -184,18 +141,7 @@ async def test_a_kind_rbac_forbids_is_one_warning_and_the_rest_is_served(
     await kubectl(real_cluster, "create", "namespace", "rb")
     try:
         await kubectl(real_cluster, "create", "service", "loadbalancer", "web", "-n", "rb", "--tcp=80:80")
-        await kubectl(
-            real_cluster,
-            "patch",
-            "service",
-            "web",
-            "-n",
-            "rb",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            _lb("192.0.2.60"),
-        )
+        await patch_status(real_cluster, "rb", [("service", "web", _lb("192.0.2.60"))])
         token = await trio.to_thread.run_sync(real_cluster.service_account_token, K8SGW_NAMESPACE, name)
         kubeconfig = real_cluster.token_kubeconfig(tmp_path / "kubeconfig", token)
         bound = await start_k8sgw(nursery, corefile(kubeconfig, "rbac.test"), watch_policy=REAL_POLICY)
@@ -244,8 +190,8 @@ async def test_a_crd_installed_after_start_is_served_without_a_restart(
     await kubectl(real_cluster, "apply", "--server-side", "-f", "-", stdin=ENDPOINTS)
     try:
         with trio.fail_after(30):
-            await store.wait_until(_has("a.crd.test", "A", "192.0.2.70", "192.0.2.71"))
-            await store.wait_until(_has("_https._tcp.crd.test", "SRV", "10 5 443 a.crd.test."))
+            await store.wait_until(has_rdata("a.crd.test", "A", "192.0.2.70", "192.0.2.71"))
+            await store.wait_until(has_rdata("_https._tcp.crd.test", "SRV", "10 5 443 a.crd.test."))
         addr = bound.udp[0]
         assert rdatas(await ask(addr, "a.crd.test")) == ["192.0.2.70", "192.0.2.71"]
         assert rdatas(await ask(addr, "a.crd.test", "AAAA"), "AAAA") == ["2001:db8::70"]
