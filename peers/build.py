@@ -80,8 +80,13 @@ def _go(args: list[str], cwd: Path, *, retry: bool = False) -> str:
         if "-json" in args and proc.stdout.strip().startswith("{") and _REFUSED.search(proc.stdout):
             return proc.stdout  # the proxy's refusal, in the JSON; retrying cannot change it
         if not retry or attempt == 2:
-            raise BuildError(f"`go {' '.join(args)}` in {cwd} failed:\n{proc.stderr.strip()}")
-        print(f"peers: `go {args[0]}` failed, retrying once:\n{proc.stderr.strip()}", file=sys.stderr)
+            raise BuildError(
+                f"`go {' '.join(args)}` in {cwd} failed:\n{(proc.stderr or proc.stdout).strip()}"
+            )
+        print(
+            f"peers: `go {args[0]}` failed, retrying once:\n{(proc.stderr or proc.stdout).strip()}",
+            file=sys.stderr,
+        )
         time.sleep(5)
     raise AssertionError("unreachable")
 
@@ -107,12 +112,17 @@ def _download_info(module: str, version: str, out: str) -> dict[str, str]:
     return info
 
 
-_LOCAL_REPLACE = re.compile(r"^\s*(?:replace\s+)?(\S+)(?:\s+\S+)?\s+=>\s+(\.\.?/\S*)\s*$", re.M)
+_REPLACE = re.compile(r"^\s*(?:replace\s+)?(\S+)(?:\s+v\S+)?\s+=>\s+(\S+(?:\s+v\S+)?)\s*$", re.M)
+
+
+def replaces(go_mod: str) -> dict[str, str]:
+    """A go.mod's replace directives: module → what replaces it ("./staging/x" or "other/mod v1.2.3")."""
+    return {m.group(1): m.group(2) for m in _REPLACE.finditer(go_mod)}
 
 
 def local_replaces(go_mod: str) -> list[str]:
     """The modules a go.mod replaces with a local directory (its monorepo siblings)."""
-    return [m.group(1) for m in _LOCAL_REPLACE.finditer(go_mod)]
+    return [module for module, target in replaces(go_mod).items() if target.startswith(("./", "../"))]
 
 
 def staging_version(kubernetes_version: str) -> str:
@@ -124,15 +134,16 @@ def staging_version(kubernetes_version: str) -> str:
 
 
 def _write_module(
-    src: Path, name: str, requires: dict[str, str], replaces: dict[str, str], main: str
+    src: Path, name: str, requires: dict[str, str], replacements: dict[str, str], main: str
 ) -> None:
+    """Our throw-away module: `requires`, each module of `replacements` => its target, and `main`."""
     src.mkdir(parents=True, exist_ok=True)
     lines = [f"module k8sgw.invalid/peers/{name}", "", GO_VERSION_LINE, "", "require ("]
     lines += [f"\t{m} {v}" for m, v in requires.items()]
     lines += [")", ""]
-    if replaces:
+    if replacements:
         lines += ["replace ("]
-        lines += [f"\t{m} => {m} {v}" for m, v in sorted(replaces.items())]
+        lines += [f"\t{m} => {target}" for m, target in sorted(replacements.items())]
         lines += [")", ""]
     (src / "go.mod").write_text("\n".join(lines))
     # A blank import keeps the main package (and so every dependency it needs) in our module graph.
@@ -156,11 +167,11 @@ def build_kube_apiserver() -> Path:
     src.mkdir(parents=True, exist_ok=True)
     go_mod = _go_mod_file("k8s.io/kubernetes", peer.version, src)
     staging = staging_version(peer.version)
-    replaces = {m: staging for m in local_replaces(go_mod)}
-    if not replaces:
+    staged = {m: f"{m} {staging}" for m in local_replaces(go_mod)}
+    if not staged:
         raise BuildError(f"k8s.io/kubernetes@{peer.version}: go.mod has no staging replaces to map")
     main = "k8s.io/kubernetes/cmd/kube-apiserver"
-    _write_module(src, peer.name, {"k8s.io/kubernetes": peer.version}, replaces, main)
+    _write_module(src, peer.name, {"k8s.io/kubernetes": peer.version}, staged, main)
     minor = staging.split(".")[1]
     # The version the server reports in /version: kubectl (and its dispatcher) choose by it.
     stamp = {
@@ -184,8 +195,8 @@ def build_etcd() -> Path:
     src.mkdir(parents=True, exist_ok=True)
     module = "go.etcd.io/etcd/server/v3"
     go_mod = _go_mod_file(module, peer.version, src)
-    replaces = {m: peer.version for m in local_replaces(go_mod) if m.startswith("go.etcd.io/etcd/")}
-    _write_module(src, peer.name, {module: peer.version}, replaces, module)
+    siblings = {m: f"{m} {peer.version}" for m in local_replaces(go_mod) if m.startswith("go.etcd.io/etcd/")}
+    _write_module(src, peer.name, {module: peer.version}, siblings, module)
     return _build(peer, src, module)
 
 
@@ -195,11 +206,10 @@ def build_coredns() -> Path:
     src.mkdir(parents=True, exist_ok=True)
     module = versions.K8S_GATEWAY_MODULE
     go_mod = _go_mod_file(module, peer.version, src)
-    replaces = {}
-    for m in re.finditer(r"^\s*(?:replace\s+)?(\S+)\s+=>\s+(\S+)\s+(v\S+)\s*$", go_mod, re.M):
-        replaces[m.group(1)] = m.group(3) if m.group(2) == m.group(1) else ""
+    # Its own replace directives to published modules still apply to a build from our module.
+    published = {m: target for m, target in replaces(go_mod).items() if not target.startswith(("./", "../"))}
     main = f"{module}/cmd"
-    _write_module(src, peer.name, {module: peer.version}, {k: v for k, v in replaces.items() if v}, main)
+    _write_module(src, peer.name, {module: peer.version}, published, main)
     return _build(peer, src, main)
 
 
