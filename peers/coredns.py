@@ -45,6 +45,8 @@ def unavailable_reason() -> str | None:
     refused = build.unavailable_reason(build.COREDNS)
     if refused:
         return f"CoreDNS+k8s_gateway cannot be built here: {refused.splitlines()[0]}"
+    if not build.go_available():
+        return "CoreDNS+k8s_gateway needs Go 1.26+ (with the module proxy): install Go, then python -m peers.build"
     return "CoreDNS+k8s_gateway is not built: run `python -m peers.build coredns`"
 
 
