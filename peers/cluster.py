@@ -302,9 +302,9 @@ class RealCluster:
             reply = http.post(f"{self.etcd_url}/v3/kv/range", json={"key": "AA=="}).json()
         return int(reply["header"]["revision"])
 
-    def compact(self) -> int:
-        """Compact etcd at its current revision (every older revision is gone); returns it."""
-        revision = self.etcd_revision()
+    def compact(self, revision: int | None = None) -> int:
+        """Compact etcd at `revision` (default: its current one): every older revision is gone."""
+        revision = revision or self.etcd_revision()
         with httpx.Client(timeout=30) as http:
             reply = http.post(
                 f"{self.etcd_url}/v3/kv/compaction", json={"revision": str(revision), "physical": True}

@@ -7,13 +7,15 @@ import dataclasses
 import json
 from urllib.parse import urlsplit
 
+import pytest
 import trio
 
 from k8sgw.kubeapi.client import KubeClient
+from k8sgw.kubeapi.errors import ServerError
 from k8sgw.kubeapi.events import KubeEvent
-from k8sgw.kubeapi.kinds import SERVICE
+from k8sgw.kubeapi.kinds import INGRESS, SERVICE
 from k8sgw.kubeapi.kubeconfig import resolve_connection
-from k8sgw.kubeapi.watch import WatchState, list_objects, stream_watch
+from k8sgw.kubeapi.watch import WatchState, list_objects, list_then_watch, stream_watch
 from tests.conftest import corefile, start_k8sgw
 from tests.realapi.conftest import (
     DNSENDPOINT_CRD,
@@ -202,3 +204,44 @@ async def test_a_crd_installed_after_start_is_served_without_a_restart(
         assert rdatas(await ask(addr, "_https._tcp.crd.test", "SRV"), "SRV") == ["10 5 443 a.crd.test."]
     finally:
         await kubectl(real_cluster, "delete", "dnsendpoint", "records", "-n", "default")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="k8sgw resumes after a non-410 watch ERROR from the same resourceVersion, which meets the "
+    "same error again; client-go's reflector relists after any watch error (kubeapi/watch.py)",
+)
+async def test_a_watch_error_that_repeats_at_its_resource_version_is_left_by_a_relist(
+    real_cluster, k8sgw_kubeconfig
+):
+    """A real apiserver's deterministic 500: a cache-less watch that starts exactly at etcd's
+    compacted revision gets the event there without its previous value ("etcd event received with
+    PrevKv=nil"). Resuming from the same resourceVersion can only meet it again."""
+    await kubectl(real_cluster, "create", "namespace", "pk")
+    try:
+        await kubectl(real_cluster, "create", "ingress", "a", "-n", "pk", "--rule=a.prevkv.test/*=svc:80")
+        patched = await kubectl(
+            real_cluster,
+            "patch",
+            "ingress",
+            "a",
+            "-n",
+            "pk",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            _lb("192.0.2.80"),
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        )
+        revision = int(patched)
+        await trio.to_thread.run_sync(real_cluster.compact, revision)
+        async with KubeClient(resolve_connection(str(k8sgw_kubeconfig))) as client:
+            send, _recv = trio.open_memory_channel[KubeEvent](10)
+            state = WatchState(resource_version=str(revision - 1), synced_once=True)
+            with trio.fail_after(15), pytest.raises(ServerError, match="PrevKv=nil"):
+                await list_then_watch(client, INGRESS, send, state, policy=REAL_POLICY)
+        assert state.resource_version is None  # the retry must list afresh
+    finally:
+        await kubectl(real_cluster, "delete", "namespace", "pk", "--wait=false")
