@@ -150,6 +150,7 @@ class RetryPolicy:
             server that accepts the connection and never answers would otherwise hold the watcher
             until the HTTP read timeout (60 s, the same default); watches are bounded by
             inactivity_timeout instead.
+        list_page_size: `limit` per LIST page; smaller pages bound the memory one page takes.
     """
 
     initial_backoff: float = 0.8
@@ -163,6 +164,7 @@ class RetryPolicy:
     absent_recheck_interval: float = 60.0
     forbidden_recheck_interval: float = 60.0
     request_timeout: float = 60.0
+    list_page_size: int = 500
 
     def backoff(self, failures: int, rng: random.Random | None = None) -> float:
         """The delay before retry number `failures` (0-based) after consecutive failures."""
@@ -498,7 +500,11 @@ async def list_then_watch(watch: Watch, state: WatchState | None = None) -> None
 
         # Pages go to the indexer as they arrive; the Synced that follows completes the list.
         _, rv = await list_objects(
-            client, kind, label_selector=watch.label_selector, request_timeout=watch.policy.request_timeout,
+            client,
+            kind,
+            label_selector=watch.label_selector,
+            page_size=watch.policy.list_page_size,
+            request_timeout=watch.policy.request_timeout,
             on_page=send_page,
         )
         state.mark_healthy()
