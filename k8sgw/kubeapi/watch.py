@@ -438,7 +438,13 @@ async def _dispatch(kind: Kind, events_send: EventsSend, state: WatchState, line
         status = parse_status(obj)
         if status is None:
             raise ApiProtocolError(f"watch {kind.name}: ERROR without a Status: {line[:200]!r}")
-        raise error_from_status(status)
+        error = error_from_status(status)
+        if not (isinstance(error, GoneError) or _is_rv_too_large(error)):
+            # The server cannot go on with this watch from here, and a resume from the same
+            # revision meets the same error again (etcd's "PrevKv=nil" at a compacted revision):
+            # the retry relists, as client-go's reflector does after any watch error.
+            state.resource_version = None
+        raise error
 
     rv = _meta(obj).get("resourceVersion")
     if etype == "BOOKMARK":
@@ -483,7 +489,7 @@ async def list_then_watch(watch: Watch, state: WatchState | None = None) -> None
             `state.resource_version` is cleared (a stale RV can be answered so), so the retry
             relists.
         Any error of list_objects / stream_watch; `state` keeps the resume point (a protocol error
-            clears it: the stream's position is not known).
+            clears it: the stream's position is not known; so does an ERROR event other than 410).
     """
     state = state if state is not None else WatchState()
     client, kind, events_send, observer = watch.client, watch.kind, watch.events, watch.observer
