@@ -13,24 +13,26 @@ from tests.conftest import addresses, query, start_k8sgw
 from tests.dnsserver.test_forward import Upstream_
 
 
-async def test_corefile_forward_with_fallthrough(nursery, kubeconfig):
-    up = Upstream_("legacy.foo.org. 60 IN A 198.51.100.7\nwww.example.net. 60 IN A 198.51.100.1", zones=("foo.org.", "example.net."))
-    host, port = await up.start(nursery)
-    bound = await start_k8sgw(
-        nursery,
-        f"""
+def forwarding_corefile(kubeconfig, upstream: tuple[str, int], *, gateway: str = "", plugins: str = "") -> str:
+    """One block on 127.0.0.1: k8s_gateway foo.org and `forward .` to upstream, plus more lines."""
+    return f"""
 .:0 {{
     bind 127.0.0.1
     k8s_gateway foo.org {{
         kubeconfig {kubeconfig}
-        fallthrough
+        {gateway}
     }}
-    forward . {host}:{port}
-    cache 30
-    loadbalance
+    forward . {upstream[0]}:{upstream[1]}
+    {plugins}
 }}
-""",
-    )
+"""
+
+
+async def test_corefile_forward_with_fallthrough(nursery, kubeconfig):
+    up = Upstream_("legacy.foo.org. 60 IN A 198.51.100.7\nwww.example.net. 60 IN A 198.51.100.1", zones=("foo.org.", "example.net."))
+    upstream = await up.start(nursery)
+    corefile = forwarding_corefile(kubeconfig, upstream, gateway="fallthrough", plugins="cache 30\n    loadbalance")
+    bound = await start_k8sgw(nursery, corefile)
     addr = bound.udp[0]
     with trio.fail_after(10):
         await bound.stores[0].wait_until(lambda m: m.ready)
@@ -57,3 +59,14 @@ async def test_corefile_loop_stops_the_server(nursery):
         async with trio.open_nursery() as inner:
             await start_k8sgw(inner, text)
     assert dns.name.root  # the server ended with the loop error above
+
+
+async def test_forwarded_over_tcp_with_log_and_prometheus(nursery, kubeconfig):
+    """The per-query counting wraps a forwarded reply; TCP awaits it as any other (before: the
+    connection failed with a traceback, a wrapped reply was taken for bytes)."""
+    up = Upstream_("www.example.net. 60 IN A 198.51.100.1", zones=("example.net.",))
+    corefile = forwarding_corefile(kubeconfig, await up.start(nursery), plugins="log\n    prometheus 127.0.0.1:0")
+    bound = await start_k8sgw(nursery, corefile)
+    with trio.fail_after(10):
+        assert addresses(await query(bound.udp[0], "www.example.net.", tcp=True)) == ["198.51.100.1"]
+        assert addresses(await query(bound.udp[0], "www.example.net.")) == ["198.51.100.1"]

@@ -1,8 +1,9 @@
 """The ASGI application of the dev API server: routing, CRUD handlers, list paging and watch streams.
 
 It holds no state of its own; everything lives in the DevCluster. Every response carries
-`Cache-Control: no-cache, private` (kubectl's HTTP cache otherwise serves a stale /version). Table output
-is not implemented: kubectl falls back to printing NAME/AGE from the plain list.
+`Cache-Control: no-cache, private` (kubectl's HTTP cache otherwise serves a stale /version). GET of
+an object or a list answers a Table when asked (`kubectl get`, see tables.py); watches always stream
+objects, which kubectl prints itself.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import parse_qsl
 import trio
 import yaml
 
-from . import discovery
+from . import discovery, tables
 from .errors import ApiError, status_body
 from .kinds import Kind
 from .selectors import parse_field_selector, parse_label_selector
@@ -268,7 +269,21 @@ class DevApiApp:
 
     async def _get(self, req: _Request, send: Send) -> None:
         obj = self.cluster.get_object(req.kind, req.namespace, req.name or "")
+        if version := tables.table_version(req.headers.get("accept", "")):
+            meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+            await _respond(send, 200, self._table(req, [obj], meta, version))
+            return
         await _respond(send, 200, self._out(req, obj))
+
+    def _table(
+        self, req: _Request, objects: list[dict[str, Any]], meta: dict[str, Any], version: str
+    ) -> dict:
+        include = req.params.get("includeObject") or "Metadata"
+        if include not in ("None", "Metadata", "Object"):
+            raise ApiError(400, "BadRequest", f'includeObject: Unsupported value: "{include}"')
+        return tables.table(
+            req.kind, [self._out(req, o) for o in objects], meta, version=version, include_object=include
+        )
 
     async def _get_collection(self, req: _Request, send: Send) -> None:
         if _flag(req.params.get("watch")):
@@ -276,10 +291,14 @@ class DevApiApp:
         elif self.cluster.faults.take_list_fault():
             body = _dumps(self._list(req))
             await _respond(send, 200, body[: len(body) // 2], content_type="application/json")
+        elif version := tables.table_version(req.headers.get("accept", "")):
+            listed = self._list(req, as_items=False)
+            await _respond(send, 200, self._table(req, listed["items"], listed["metadata"], version))
         else:
             await _respond(send, 200, self._list(req))
 
-    def _list(self, req: _Request) -> dict[str, Any]:
+    def _list(self, req: _Request, *, as_items: bool = True) -> dict[str, Any]:
+        """The list body; `as_items=False` leaves the objects whole (for a Table's rows)."""
         cluster, params = self.cluster, req.params
         rv_param = params.get("resourceVersion", "")
         rvm = params.get("resourceVersionMatch", "")
@@ -342,7 +361,7 @@ class DevApiApp:
             "kind": f"{req.kind.kind}List",
             "apiVersion": req.kind.group_version(req.version),
             "metadata": meta,
-            "items": [self._out(req, o, item=True) for o in items],
+            "items": [self._out(req, o, item=True) for o in items] if as_items else items,
         }
 
     # ---- watch -------------------------------------------------------------------------------------
@@ -454,7 +473,9 @@ class DevApiApp:
             if fault.action == "garble":
                 data = b"<html>502 Bad Gateway</html>\n"
             else:
-                line = _dumps({"type": "MODIFIED", "object": {"kind": req.kind.kind, "metadata": {"name": "x"}}})
+                line = _dumps(
+                    {"type": "MODIFIED", "object": {"kind": req.kind.kind, "metadata": {"name": "x"}}}
+                )
                 data = line[: len(line) // 2]
             await send({"type": "http.response.body", "body": data, "more_body": True})
             return

@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-from .kinds import VERBS, Kind
+from .kinds import Kind
 from .store import DevCluster
 
 __all__ = ["VERSION", "api_resource_list", "api_versions", "group_list", "openapi_gv", "openapi_root"]
@@ -70,7 +70,7 @@ def api_resource_list(cluster: DevCluster, group: str, version: str) -> dict[str
             "singularName": k.singular,
             "namespaced": k.namespaced,
             "kind": k.kind,
-            "verbs": list(VERBS),
+            "verbs": list(k.verbs),
         }
         if k.short_names:
             entry["shortNames"] = list(k.short_names)

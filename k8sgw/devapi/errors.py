@@ -52,6 +52,8 @@ def status_body(
         "reason": reason,
         "code": code,
     }
+    # Go's StatusDetails fields are all `omitempty`: a core-group error has no "group" at all.
+    details = {k: v for k, v in (details or {}).items() if v not in ("", None, [], 0)}
     if details:
         body["details"] = details
     return body

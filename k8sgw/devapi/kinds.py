@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["KINDS", "VERBS", "Kind"]
+__all__ = ["KINDS", "NAMESPACE_VERBS", "VERBS", "Kind"]
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+# Namespaces cannot be deleted as a collection on a real API server.
+NAMESPACE_VERBS = tuple(v for v in VERBS if v != "deletecollection")
+# What the real server stores for a Service or Ingress created without a status.
+_EMPTY_LB_STATUS: Mapping[str, Any] = {"loadBalancer": {}}
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,9 @@ class Kind:
     merge_keys: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
     """Strategic-merge-patch list keys by dotted path, e.g. {"spec.ports": "port"}."""
     categories: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = VERBS
+    empty_status: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+    """The status a new object gets when it was created without one."""
 
     @property
     def resource(self) -> str:
@@ -42,9 +50,19 @@ class Kind:
 
 
 _GATEWAY = "gateway.networking.k8s.io"
+_GATEWAY_API = ("gateway-api",)  # the category the Gateway API CRDs declare (`kubectl get gateway-api`)
 
 KINDS: tuple[Kind, ...] = (
-    Kind("", ("v1",), "Namespace", "namespaces", "namespace", namespaced=False, short_names=("ns",)),
+    Kind(
+        "",
+        ("v1",),
+        "Namespace",
+        "namespaces",
+        "namespace",
+        namespaced=False,
+        short_names=("ns",),
+        verbs=NAMESPACE_VERBS,
+    ),
     Kind(
         "",
         ("v1",),
@@ -54,16 +72,42 @@ KINDS: tuple[Kind, ...] = (
         short_names=("svc",),
         merge_keys={"spec.ports": "port", "status.conditions": "type"},
         categories=("all",),
+        empty_status=_EMPTY_LB_STATUS,
+    ),
+    Kind(
+        "networking.k8s.io",
+        ("v1",),
+        "Ingress",
+        "ingresses",
+        "ingress",
+        short_names=("ing",),
+        empty_status=_EMPTY_LB_STATUS,
     ),
     Kind("", ("v1",), "Node", "nodes", "node", namespaced=False, short_names=("no",)),
-    Kind("networking.k8s.io", ("v1",), "Ingress", "ingresses", "ingress", short_names=("ing",)),
     Kind("discovery.k8s.io", ("v1",), "EndpointSlice", "endpointslices", "endpointslice", has_status=False),
-    Kind(_GATEWAY, ("v1",), "Gateway", "gateways", "gateway", short_names=("gtw",), builtin=False),
-    Kind(_GATEWAY, ("v1",), "HTTPRoute", "httproutes", "httproute", builtin=False),
-    Kind(_GATEWAY, ("v1",), "GRPCRoute", "grpcroutes", "grpcroute", builtin=False),
-    Kind(_GATEWAY, ("v1", "v1alpha2"), "TLSRoute", "tlsroutes", "tlsroute", builtin=False),
-    Kind(_GATEWAY, ("v1alpha2",), "TCPRoute", "tcproutes", "tcproute", builtin=False),
-    Kind(_GATEWAY, ("v1alpha2",), "UDPRoute", "udproutes", "udproute", builtin=False),
+    Kind(
+        _GATEWAY,
+        ("v1",),
+        "Gateway",
+        "gateways",
+        "gateway",
+        short_names=("gtw",),
+        builtin=False,
+        categories=_GATEWAY_API,
+    ),
+    Kind(_GATEWAY, ("v1",), "HTTPRoute", "httproutes", "httproute", builtin=False, categories=_GATEWAY_API),
+    Kind(_GATEWAY, ("v1",), "GRPCRoute", "grpcroutes", "grpcroute", builtin=False, categories=_GATEWAY_API),
+    Kind(
+        _GATEWAY,
+        ("v1", "v1alpha2"),
+        "TLSRoute",
+        "tlsroutes",
+        "tlsroute",
+        builtin=False,
+        categories=_GATEWAY_API,
+    ),
+    Kind(_GATEWAY, ("v1alpha2",), "TCPRoute", "tcproutes", "tcproute", builtin=False, categories=_GATEWAY_API),
+    Kind(_GATEWAY, ("v1alpha2",), "UDPRoute", "udproutes", "udproute", builtin=False, categories=_GATEWAY_API),
     Kind("traefik.io", ("v1alpha1",), "IngressRoute", "ingressroutes", "ingressroute", has_status=False, builtin=False),
     Kind(
         "traefik.io", ("v1alpha1",), "IngressRouteTCP", "ingressroutetcps", "ingressroutetcp", has_status=False, builtin=False

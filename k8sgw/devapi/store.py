@@ -317,6 +317,8 @@ class DevCluster:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = _now()
         meta["generation"] = 1
+        if kind.empty_status is not None:
+            new.setdefault("status", copy.deepcopy(dict(kind.empty_status)))
         if kind.kind == "Namespace":
             new.setdefault("spec", {"finalizers": ["kubernetes"]})
             new.setdefault("status", {"phase": "Active"})

@@ -1,9 +1,10 @@
 """answer(): one parsed query in, one response message out. Pure and synchronous.
 
-Routing (DESIGN rule 1): the server block whose zone is the longest suffix of the name, then the
-k8s_gateway zone inside it. Lookup follows the RFCs where k8s_gateway does not: NODATA for a name
-that exists without the asked type (RFC 4074, 8020), wildcards per RFC 4592, the SOA in the
-authority section of every negative answer (RFC 2308).
+Routing: the server block whose zone is the longest suffix of the name (case-insensitive), then
+the k8s_gateway zone inside it, the longest configured zone that is a suffix of the name. Lookup
+follows the RFCs where k8s_gateway does not: NODATA for a name that exists without the asked
+type (RFC 4074, 8020), wildcards per RFC 4592, the SOA in the authority section of every negative
+answer (RFC 2308).
 
 Reads `store.current` once per query; there is no await between that read and the last use, so a
 concurrent publish can never mix two versions in one answer.
@@ -11,7 +12,6 @@ concurrent publish can never mix two versions in one answer.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,13 +27,12 @@ import dns.rdatatype
 import dns.rrset
 
 from k8sgw.config.ops import LogConfig
+from k8sgw.dnsserver.replies import make_reply
 from k8sgw.records.recordmap import RecordMap
 from k8sgw.records.store import ZoneSettings
 
-__all__ = ["Authority", "Block", "View", "answer", "make_reply"]
+__all__ = ["Authority", "Block", "Forwards", "View", "answer"]
 
-# What we advertise: the DNS flag day 2020 size, which avoids IP fragmentation.
-OUR_PAYLOAD = 1232
 WILDCARD = b"*"
 
 
@@ -66,8 +65,8 @@ class Block:
     Attributes:
         zones: the block's keys' zones.
         authority: k8s_gateway, if the block has it.
-        forwarder: `forward`, if the block has it (anything with covers(name); the I/O is in forward.py).
-        loadbalance: shuffle A/AAAA records in every answer (`loadbalance`).
+        forwarder: `forward`, if the block has it (the I/O is in forward.py).
+        loadbalance: shuffle A/AAAA records in every answer (`loadbalance`; replies.encode does it).
         log: the block's `log` directive, read by ops/instrument.py (answer() ignores it).
     """
 
@@ -79,7 +78,13 @@ class Block:
 
 
 class Forwards(Protocol):
+    """What answer() and forward.Pending need of a forwarder (forward.Forwarder)."""
+
     def covers(self, name: dns.name.Name) -> bool: ...
+
+    def answer_now(self, query: dns.message.Message) -> dns.message.Message | None: ...
+
+    async def forward(self, query: dns.message.Message) -> dns.message.Message: ...
 
 
 class View:
@@ -87,6 +92,7 @@ class View:
 
     def __init__(self, blocks: Iterable[Block]) -> None:
         self.blocks = tuple(blocks)
+        self.loadbalance = any(b.loadbalance for b in self.blocks)
         self._by_zone = sorted(
             ((zone, block) for block in self.blocks for zone in block.zones), key=lambda zb: -len(zb[0])
         )
@@ -102,64 +108,43 @@ class View:
         return None, None
 
 
-def make_reply(query: dns.message.Message, rcode: int = dns.rcode.NOERROR) -> dns.message.Message:
-    """A response to query: ID, question and RD echoed, OPT when the query had one."""
-    reply = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
-    reply.set_rcode(rcode)
-    return reply
-
-
 def answer(query: dns.message.Message, view: View) -> dns.message.Message | Block:
     """Answer a query that wire.py has already checked (one question, opcode QUERY, class IN).
 
     Returns:
-        The reply, or the Block whose forwarder must answer (DESIGN rules 1 and 12): the name is
-        outside every k8s_gateway zone but forwarded, or does not exist in a fallthrough zone.
+        The reply, or the Block whose forwarder must answer: the name is outside every
+        k8s_gateway zone but its block forwards it, or it does not exist in a fallthrough zone.
     """
     question = query.question[0]
     qname, qtype = question.name, question.rdtype
     block = view.block_for(qname)
     if block is None:
-        return make_reply(query, dns.rcode.REFUSED)
+        return make_reply(query, dns.rcode.REFUSED, dns.edns.EDECode.NOT_AUTHORITATIVE)
     authority = block.authority
     zone = authority.settings.zone_of(qname) if authority else None
     if authority is None or zone is None:
         if block.forwarder is not None and block.forwarder.covers(qname):
             return block
-        return make_reply(query, dns.rcode.REFUSED)
+        return make_reply(query, dns.rcode.REFUSED, dns.edns.EDECode.NOT_AUTHORITATIVE)
     records = authority.store.current
     if not records.ready:
-        reply = make_reply(query, dns.rcode.SERVFAIL)
-        if query.edns >= 0:
-            reply.use_edns(0, payload=OUR_PAYLOAD, options=[dns.edns.EDEOption(dns.edns.EDECode.NOT_READY)])
-        return reply
+        return make_reply(query, dns.rcode.SERVFAIL, dns.edns.EDECode.NOT_READY)
     reply = make_reply(query)
     reply.flags |= dns.flags.AA
     _lookup(reply, qname, qtype, zone, records, authority.settings)
     if reply.rcode() == dns.rcode.NXDOMAIN and _falls_through(qname, zone, block, authority):
         return block
-    if block.loadbalance:
-        shuffle_addresses(reply)
     return reply
 
 
 def _falls_through(qname: dns.name.Name, zone: dns.name.Name, block: Block, authority: Authority) -> bool:
-    """DESIGN rule 12: a missing name in a fallthrough zone goes to forward; nameserver hosts never do."""
+    """`fallthrough [ZONES]`: a missing name in such a zone goes to forward; nameserver hosts never do."""
     zones = authority.fallthrough
     if zones is None or block.forwarder is None or not block.forwarder.covers(qname):
         return False
     if zones and not any(qname.is_subdomain(z) for z in zones):
         return False
     return not any(qname.is_subdomain(ns) for ns in authority.settings.nameservers(zone))
-
-
-def shuffle_addresses(reply: dns.message.Message) -> None:
-    """`loadbalance`: a random order of the A and AAAA records in the answer section."""
-    for i, rrset in enumerate(reply.answer):
-        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA) and len(rrset) > 1:
-            rdatas = list(rrset)
-            random.shuffle(rdatas)
-            reply.answer[i] = _rrset(rrset.name, rrset.ttl, rdatas)
 
 
 # A CNAME chain longer than this is a loop or an abuse; resolvers give up around 8-16 too.
@@ -174,7 +159,8 @@ def _lookup(
     records: RecordMap,
     settings: ZoneSettings,
 ) -> None:
-    """Fill reply for qname/qtype; follows in-zone CNAMEs in the same answer (DESIGN rule 8)."""
+    """Fill reply for qname/qtype; in-zone CNAME targets are followed in the same answer (a CNAME
+    to a name outside k8sgw's zones is left for the resolver to follow)."""
     owner = qname
     for _ in range(MAX_CNAME_CHAIN):
         node = records.get(owner)

@@ -22,6 +22,12 @@ from k8sgw.config.dnsplugins import CacheConfig
 
 __all__ = ["CacheObserver", "ResponseCache"]
 
+# Bytes of responses kept at most, whatever `capacity` says: 9,984 responses of up to 64 KB (an
+# upstream's TCP answer) would be 640 MB. Least recently used ones go first.
+MAX_BYTES = 16 * 2**20
+# A cached entry's cost beyond its response bytes (key tuple, name, entry object, dict slot).
+ENTRY_OVERHEAD = 256
+
 CacheKey = tuple[dns.name.Name, int, int, bool, bool]
 
 
@@ -44,10 +50,17 @@ class ResponseCache:
     """An LRU map from question (+DO, CD bits) to a finished response, each kept for its TTL."""
 
     def __init__(
-        self, cfg: CacheConfig, *, clock: Callable[[], float] = trio.current_time, observer: CacheObserver | None = None
+        self,
+        cfg: CacheConfig,
+        *,
+        clock: Callable[[], float] = trio.current_time,
+        observer: CacheObserver | None = None,
+        max_bytes: int = MAX_BYTES,
     ) -> None:
         self.cfg = cfg
         self.observer = observer
+        self.max_bytes = max_bytes
+        self.bytes = 0  # what the entries hold, as counted against max_bytes
         self._zones = tuple(dns.name.from_text(z) for z in cfg.zones)
         self._clock = clock
         self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
@@ -66,7 +79,7 @@ class ResponseCache:
         entry = self._entries.get(key)
         now = self._clock()
         if entry is not None and now >= entry.expires_at:
-            del self._entries[key]
+            self._drop(key)
             entry = None
         if entry is None:
             if self.observer is not None:
@@ -94,11 +107,20 @@ class ResponseCache:
             return
         now = self._clock()
         key = self._key(query)
+        wire = response.to_wire()
+        if len(wire) + ENTRY_OVERHEAD > self.max_bytes:
+            return
         denial = response.rcode() == dns.rcode.NXDOMAIN or not response.answer
-        self._entries[key] = _Entry(response.to_wire(), now, now + ttl, denial)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.cfg.capacity:
-            self._entries.popitem(last=False)
+        self._drop(key)
+        self._entries[key] = _Entry(wire, now, now + ttl, denial)
+        self.bytes += len(wire) + ENTRY_OVERHEAD
+        while len(self._entries) > self.cfg.capacity or self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: CacheKey) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= len(entry.wire) + ENTRY_OVERHEAD
 
     def _ttl(self, response: dns.message.Message) -> int:
         rrsets = [*response.answer, *response.authority]

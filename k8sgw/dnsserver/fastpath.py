@@ -3,9 +3,14 @@
 Parsing and building a message costs ~100 µs in dnspython; a dict lookup costs well under 1 µs.
 So the reply to a query is kept by the query's bytes minus its ID (question with its spelling,
 flags, EDNS options: everything the reply depends on) and served again with the new ID spliced
-in. Entries belong to one generation of record maps (the maps current in every store the view reads)
-and all die together when any of them publishes. Replies that are not a pure function of the
-query and the maps are never kept: forwarded ones (Pending) and `loadbalance` shuffles.
+in. Entries belong to one generation of record maps (the maps current in every store the view
+reads) and all die together when any of them publishes. Replies that are not a pure function of
+the query and the maps are never kept: forwarded ones (Pending) and `loadbalance` shuffles.
+
+Memory is bounded by bytes, not entries: each protocol's keys and replies count against
+MAX_BYTES, and a query longer than MAX_QUERY_SIZE (only a large EDNS option makes one: no name,
+cookie or padding comes near it) is answered but never kept, so no client can make the cache
+hold its bulk.
 """
 
 from __future__ import annotations
@@ -13,26 +18,35 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from k8sgw.dnsserver.answer import View
-from k8sgw.dnsserver.wire import HEADER_SIZE, Pending, handle_wire
+from k8sgw.dnsserver.forward import Pending
+from k8sgw.dnsserver.wire import HEADER_SIZE, handle_wire
 
 __all__ = ["FastPath"]
 
-# Bounds memory under a flood of distinct names: at most this many replies (each under 1.3 KB
-# for UDP) are kept; past it the cache starts over, which costs only the re-answering.
-MAX_ENTRIES = 100_000
+# Bytes kept per protocol (keys, replies and ENTRY_OVERHEAD each) under a flood of distinct
+# queries; past it the cache starts over, which costs only the re-answering. 16 MiB holds ~100,000
+# typical replies; a listener's two protocols keep at most twice this.
+MAX_BYTES = 16 * 2**20
+# The longest query kept: a 255-byte name, OPT, a full client and server cookie and padding to a
+# 128-byte block stay below it.
+MAX_QUERY_SIZE = 512
+# What a dict slot and two bytes objects cost beyond their contents (measured with sys.getsizeof:
+# 33 bytes per bytes object, ~60 per dict slot at its usual fill).
+ENTRY_OVERHEAD = 128
 
 
 class FastPath:
     """handle_wire with a reply cache in front, for one listener's View."""
 
-    def __init__(self, view: View, *, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(self, view: View, *, max_bytes: int = MAX_BYTES) -> None:
         self.view = view
-        self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self._stores = tuple(b.authority.store for b in view.blocks if b.authority is not None)
         self._cacheable = not any(b.loadbalance for b in view.blocks)
         self._maps: tuple = tuple(s.current for s in self._stores)
         self._udp: dict[bytes, bytes] = {}
         self._tcp: dict[bytes, bytes] = {}
+        self._sizes = {True: 0, False: 0}  # bytes held by _udp (True) and _tcp (False)
         # The per-query functions are closures over locals: at 150k+ queries/s on one core,
         # attribute lookups and an extra call per query are a measurable share of the time.
         self.handle_udp = self._handler(True, self._udp)
@@ -76,13 +90,21 @@ class FastPath:
             if store.current is not maps[i]:
                 self._udp.clear()
                 self._tcp.clear()
+                self._sizes[True] = self._sizes[False] = 0
                 self._maps = tuple(s.current for s in self._stores)
                 return
 
     def _answer(self, wire: bytes, udp: bool, entries: dict[bytes, bytes]) -> bytes | Pending | None:
         reply = handle_wire(wire, self.view, udp=udp)
-        if type(reply) is bytes and self._cacheable and len(wire) >= HEADER_SIZE:
-            if len(entries) >= self.max_entries:
+        if type(reply) is bytes and self._cacheable and HEADER_SIZE <= len(wire) <= MAX_QUERY_SIZE:
+            size = len(wire) + len(reply) + ENTRY_OVERHEAD
+            if self._sizes[udp] + size > self.max_bytes:
                 entries.clear()
+                self._sizes[udp] = 0
             entries[wire[2:]] = reply[2:]
+            self._sizes[udp] += size
         return reply
+
+    def held_bytes(self) -> int:
+        """What the kept replies cost now, as counted against max_bytes (both protocols)."""
+        return self._sizes[True] + self._sizes[False]

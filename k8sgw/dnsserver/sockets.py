@@ -8,9 +8,10 @@ import socket
 
 import trio
 
-__all__ = ["ALL_ADDRESSES", "bind_dns_sockets", "bind_socket"]
+__all__ = ["ALL_ADDRESSES", "TCP_BACKLOG", "bind_dns_sockets", "bind_socket"]
 
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+TCP_BACKLOG = 128
 
 # `bind` not given: listen on every address, IPv4 and IPv6, like CoreDNS.
 ALL_ADDRESSES = "::"
@@ -61,5 +62,8 @@ async def bind_dns_sockets(host: str, port: int) -> tuple[trio.socket.SocketType
             if port != 0 or exc.errno != errno.EADDRINUSE:
                 raise
             continue
+        # Listening from the bind on: a server swapped in later (a reload commits without
+        # awaiting) finds the connections that came meanwhile in the backlog, none refused.
+        tcp.listen(TCP_BACKLOG)
         return udp, tcp
     raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {host}")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import struct
 from typing import NoReturn
 
 import trio
 
-from k8sgw.dnsserver.wire import Handler, Handlers, Pending
+from k8sgw.dnsserver.forward import LOCAL_SHORTAGE_ERRNOS, Pending
+from k8sgw.dnsserver.sockets import TCP_BACKLOG
+from k8sgw.dnsserver.throttle import LogThrottle, repeats_note
+from k8sgw.dnsserver.wire import Handler, Handlers
 
 __all__ = ["TcpLimits", "serve_tcp"]
 
@@ -43,14 +47,19 @@ async def serve_tcp(
 
     Args:
         handle: (query bytes, client address) → reply bytes, None (no reply; the connection is then closed), or
-            Pending (forwarded; awaited here).
+            a Deferred reply (forwarded; awaited here).
 
     Returns:
         Never returns unless cancelled; task_status.started gets the bound (host, port).
+
+    Error handling: when accept() fails for want of a resource (no file descriptor or kernel
+    memory left), new connections wait in the listen backlog and accept is tried again every
+    ACCEPT_RETRY seconds, as trio's serve_listeners does: TCP is shed while UDP, which needs no new
+    descriptor, goes on answering.
     """
     limits = limits or TcpLimits()
     handlers = handle if isinstance(handle, Handlers) else Handlers(tcp=handle)
-    sock.listen(128)
+    sock.listen(TCP_BACKLOG)  # again for a socket bound elsewhere (a no-op when listening)
     listener = trio.SocketListener(sock)
     slots = trio.Semaphore(limits.max_connections)  # released by each connection task
     async with listener, trio.open_nursery() as nursery:
@@ -59,10 +68,33 @@ async def serve_tcp(
             await slots.acquire()
             try:
                 stream = await listener.accept()
+            except OSError as exc:
+                slots.release()
+                if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
+                    raise
+                held_back = _accept_failures.report((_address(sock), exc.errno))
+                if held_back is not None:
+                    logger.warning(
+                        "TCP accept on %s failed: %s (%s); new TCP connections wait, UDP is still served%s",
+                        _address(sock), errno.errorcode[exc.errno], exc.strerror, repeats_note(held_back),
+                    )
+                await trio.sleep(ACCEPT_RETRY)
+                continue
             except BaseException:
                 slots.release()
                 raise
             nursery.start_soon(_serve_connection, stream, handlers, limits, slots)
+
+
+# accept() errors that say the process or the kernel is out of something, and pass.
+ACCEPT_CAPACITY_ERRNOS = LOCAL_SHORTAGE_ERRNOS
+ACCEPT_RETRY = 0.1  # seconds; trio's serve_listeners waits as long
+_accept_failures = LogThrottle(60.0)
+
+
+def _address(sock: trio.socket.SocketType) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # Replies answered from one read before they are written together: a pipelining client gets one
@@ -130,7 +162,9 @@ async def _answer_buffered(
         message = bytes(buffer[offset + 2 : end])
         offset = end
         reply = handlers.tcp(message, peer)
-        if isinstance(reply, Pending):
+        if type(reply) is Pending and reply.done is not None:
+            reply = reply.done  # forwarded, answered without I/O
+        elif reply is not None and type(reply) is not bytes:  # Deferred: a Pending, or one wrapped
             # In order: pipelined replies keep their sequence. What is ready goes out first, so
             # answers k8sgw gives itself never wait behind a slow upstream.
             if replies and not await _send(stream, replies, limits):

@@ -2,9 +2,9 @@
 
 The loop reads and answers a batch at a time: up to 64 datagrams per recvmmsg and their replies in
 one sendmmsg (the optional C module _mmsg, built on Linux at install), or one recvfrom/sendto per
-datagram where that module is missing. Most of a query's cost under load is those system calls;
-batching them kept k8sgw above 0.89 of NSD in every benchmark run, where one call per datagram
-ranged from 0.7 to 1.0 (README "Performance").
+datagram where that module is missing. Most of a query's cost under load is those system calls,
+so batching them is what lets one Python process keep pace with NSD (measured in README
+"Performance").
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import NoReturn
 
 import trio
 
-from k8sgw.dnsserver.wire import Handler, Handlers, Pending
+from k8sgw.dnsserver.forward import Pending
+from k8sgw.dnsserver.wire import Deferred, Handler, Handlers
 
 try:
     from k8sgw.dnsserver import _mmsg
@@ -48,9 +49,10 @@ async def serve_udp(
 
     Args:
         handle: a Handler, or Handlers whose `udp` is looked up per datagram (so it can be
-            swapped while serving): (query bytes, client address) → reply bytes (already fitted to the client's payload size), None to
-            drop, or Pending (forwarded): its reply is sent from a task of its own when it is ready,
-            so one slow upstream never holds up the answers k8sgw gives itself.
+            swapped while serving): (query bytes, client address) → reply bytes (already fitted
+            to the client's payload size), None to drop, or a Deferred reply (forwarded): sent
+            from a task of its own when it is ready, so one slow upstream never holds up the
+            answers k8sgw gives itself; a Pending already `done` is sent with the batch.
         batched: read and write with recvmmsg/sendmmsg (the default where _mmsg is built), else
             with recvfrom/sendto.
 
@@ -64,7 +66,7 @@ async def serve_udp(
     with sock:
         # The loop reads the plain socket without blocking and waits for readability only when
         # it is empty: a trio socket call is a scheduler round trip per datagram, which under load
-        # costs more than answering from the fast path (DESIGN: ~8k vs ~140k queries/s).
+        # costs more than answering from the fast path does.
         raw = socket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
         raw.setblocking(False)
         with raw:
@@ -98,6 +100,8 @@ async def _serve(sock: socket.socket, handlers: Handlers, pending: trio.Nursery,
                 continue
             if type(reply) is bytes:
                 add((reply, addr))
+            elif type(reply) is Pending and reply.done is not None:
+                add((reply.done, addr))  # forwarded, but answered without I/O: no task
             elif reply is not None:
                 pending.start_soon(_reply_later, sock, reply, addr)
         done = 0
@@ -142,7 +146,7 @@ def _sendto_some(sock: socket.socket, replies: list[tuple[bytes, tuple]], start:
     return len(replies) - start
 
 
-async def _reply_later(sock: socket.socket, pending: Pending, addr) -> None:
+async def _reply_later(sock: socket.socket, pending: Deferred, addr) -> None:
     await _send(sock, await pending.reply(), addr)
 
 

@@ -1,8 +1,13 @@
 """Bytes in, bytes out: the checks every query passes before answer(), and the encoding after.
 
-DESIGN rule 11: under 12 bytes or QR set → no reply; unparseable with a readable header →
-FORMERR; QDCOUNT ≠ 1 → FORMERR; opcode ≠ QUERY → NOTIMP; class ≠ IN → REFUSED; EDNS version > 0 →
-BADVERS. A bug in answer() costs one SERVFAIL, never the server.
+Bad input never stops a server, and gets what NSD gives it: under 12 bytes or QR set → no reply
+(answering a response could start a loop between two servers); an opcode other than QUERY →
+NOTIMP (NOTIFY: REFUSED, k8sgw is no secondary), read from the header before anything is parsed;
+records in the answer or authority section, rcode bits set, or an unparseable message → FORMERR;
+no question → FORMERR, or NOERROR when the query has an OPT (RFC 7873 §5.4: how a client asks
+only for a server cookie); several questions → FORMERR; EDNS version > 0 → BADVERS (RFC 6891
+§6.1.3); class ≠ IN → REFUSED; bytes after the question and OPT are ignored. A bug in answer()
+costs one SERVFAIL, never the server.
 """
 
 from __future__ import annotations
@@ -10,49 +15,42 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+import dns.edns
 import dns.exception
-import dns.flags
 import dns.message
 import dns.opcode
 import dns.rcode
 import dns.rdataclass
+import dns.rdatatype
 
-from k8sgw.dnsserver.answer import OUR_PAYLOAD, Block, View, answer, make_reply, shuffle_addresses
+from k8sgw.dnsserver.answer import Block, View, answer
+from k8sgw.dnsserver.forward import Pending
+from k8sgw.dnsserver.replies import MIN_UDP_PAYLOAD, OUR_PAYLOAD, encode, header_reply, make_reply
 
-__all__ = ["MAX_TCP_SIZE", "Handler", "Handlers", "Pending", "handle_wire"]
+# Pending lives with the forwarding I/O in forward.py; it is named here too because it is part of
+# what a Handler returns.
+__all__ = ["HEADER_SIZE", "Deferred", "Handler", "Handlers", "Pending", "handle_wire", "refuse_transfer"]
 
 logger = logging.getLogger(__name__)
 
 HEADER_SIZE = 12
-MAX_TCP_SIZE = 65535
-MIN_UDP_PAYLOAD = 512  # RFC 6891 §6.2.5: a smaller advertised payload is treated as 512
 _QR = 0x8000
+_RCODE = 0x000F
+_QUERY = dns.opcode.QUERY
+_NOTIFY = dns.opcode.NOTIFY
+
+class Deferred(Protocol):
+    """A reply that needs I/O first: a forward.Pending, or a wrapper around one (ops/instrument.py
+    counts and logs it when it is ready)."""
+
+    async def reply(self) -> bytes: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A query whose reply needs I/O: the block's forwarder asks upstream. The server awaits reply()."""
-
-    query: dns.message.Message
-    block: Block
-    udp: bool
-
-    async def reply(self) -> bytes:
-        try:
-            response = await self.block.forwarder.resolve(self.query)
-        except Exception:
-            logger.exception("bug while forwarding %s", self.query.question[0].name)
-            response = make_reply(self.query, dns.rcode.SERVFAIL)
-        if self.block.loadbalance:
-            shuffle_addresses(response)
-        return _encode(response, self.query, udp=self.udp)
-
-
-Handler = Callable[[bytes, Any], "bytes | Pending | None"]
-"""What a server calls per message: (query bytes, client address) → reply bytes, Pending or None."""
+Handler = Callable[[bytes, Any], "bytes | Deferred | None"]
+"""What a server calls per message: (query bytes, client address) → reply bytes, a Deferred
+reply (forwarded) or None (drop)."""
 
 
 class Handlers:
@@ -75,45 +73,79 @@ def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | Pending | None
     """
     if len(wire) < HEADER_SIZE:
         return None
-    _, flags, qdcount = struct.unpack_from("!HHH", wire)
+    _, flags, qdcount, ancount, nscount = struct.unpack_from("!HHHHH", wire)
     if flags & _QR:
-        return None  # a response: answering it could start a loop between two servers
+        return None
+    opcode = (flags >> 11) & 0xF
+    if opcode != _QUERY:
+        return header_reply(wire, dns.rcode.REFUSED if opcode == _NOTIFY else dns.rcode.NOTIMP)
+    if ancount or nscount or flags & _RCODE:
+        return header_reply(wire, dns.rcode.FORMERR)
     try:
-        query = dns.message.from_wire(wire)
+        query = dns.message.from_wire(wire, ignore_trailing=True)
     except dns.exception.DNSException:
         return _formerr(wire)
+    if query.additional:  # records other than OPT (and TSIG, which dnspython checks itself)
+        return header_reply(wire, dns.rcode.FORMERR)
     try:
-        reply = _checked_answer(query, qdcount, view)
+        reply = _checked_answer(query, qdcount, view, udp)
     except Exception:
         logger.exception("bug while answering %s", query.question[:1])
         reply = make_reply(query, dns.rcode.SERVFAIL)
     if isinstance(reply, Block):
-        return Pending(query, reply, udp)
-    return _encode(reply, query, udp=udp)
+        return _forwarded(query, reply, udp)
+    return encode(reply, query, udp=udp, loadbalance=view.loadbalance and _shuffles(query, view))
 
 
-def _checked_answer(query: dns.message.Message, qdcount: int, view: View) -> dns.message.Message | Block:
-    if query.opcode() != dns.opcode.QUERY:
-        return make_reply(query, dns.rcode.NOTIMP)
-    if qdcount != 1 or len(query.question) != 1:
-        return make_reply(query, dns.rcode.FORMERR)
+def _forwarded(query: dns.message.Message, block: Block, udp: bool) -> Pending:
+    """A Pending for block's forwarder; already done when the forwarder needs no I/O for it."""
+    forwarder = block.forwarder
+    assert forwarder is not None  # answer() returns a Block only for its forwarder
+    try:
+        ready = forwarder.answer_now(query)
+    except Exception:
+        logger.exception("bug while forwarding %s", query.question[0].name)
+        ready = make_reply(query, dns.rcode.SERVFAIL)
+    if ready is None:
+        return Pending(query, forwarder, udp, block.loadbalance)
+    return Pending(query, forwarder, udp, block.loadbalance, encode(ready, query, udp=udp, loadbalance=block.loadbalance))
+
+
+def _checked_answer(query: dns.message.Message, qdcount: int, view: View, udp: bool) -> dns.message.Message | Block:
     if query.edns > 0:
         reply = make_reply(query)
-        reply.use_edns(0, payload=OUR_PAYLOAD)  # RFC 6891 §6.1.3: answer with the version we speak
+        reply.use_edns(0, 0, OUR_PAYLOAD)  # RFC 6891 §6.1.3: answer with the version we speak (no DO, as NSD)
         reply.set_rcode(dns.rcode.BADVERS)  # after use_edns: the upper rcode bits live in the OPT
         return reply
-    if query.question[0].rdclass != dns.rdataclass.IN:
-        return make_reply(query, dns.rcode.REFUSED)
+    if qdcount == 0 and query.edns == 0:
+        return make_reply(query)  # a COOKIE-only query (RFC 7873 §5.4); k8sgw keeps no server cookie
+    if qdcount != 1 or len(query.question) != 1:
+        return make_reply(query, dns.rcode.FORMERR)
+    question = query.question[0]
+    if question.rdclass != dns.rdataclass.IN:
+        # CHAOS too: k8sgw tells no version or host name (as CoreDNS without `chaos`).
+        return make_reply(query, dns.rcode.REFUSED, dns.edns.EDECode.NOT_SUPPORTED)
+    if question.rdtype in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
+        return refuse_transfer(query, view, udp=udp)
     return answer(query, view)
 
 
-def _encode(reply: dns.message.Message, query: dns.message.Message, *, udp: bool) -> bytes:
-    # want_shuffle=False: dnspython shuffles records by default; k8sgw keeps a stable order (so a
-    # reply can be cached and reused byte for byte) and shuffles only for `loadbalance`.
-    if not udp:
-        return reply.to_wire(max_size=MAX_TCP_SIZE, want_shuffle=False)
-    limit = max(MIN_UDP_PAYLOAD, min(query.payload, OUR_PAYLOAD)) if query.edns >= 0 else MIN_UDP_PAYLOAD
-    return reply.to_wire(max_size=limit, prefer_truncation=True, want_shuffle=False)
+def refuse_transfer(query: dns.message.Message, view: View, *, udp: bool) -> dns.message.Message:
+    """AXFR and IXFR while k8sgw serves no zone transfer, answered as NSD answers a client its ACLs
+    do not allow: AXFR over UDP NOTIMP (RFC 5936 §4.2: AXFR is TCP only); for a zone k8sgw serves
+    REFUSED (RFC 5936 §2.2.1), for any other name NOTAUTH."""
+    if udp and query.question[0].rdtype == dns.rdatatype.AXFR:
+        return make_reply(query, dns.rcode.NOTIMP)
+    name = query.question[0].name
+    block = view.block_for(name)
+    if block is None or block.authority is None or name not in block.authority.settings.zones:
+        return make_reply(query, dns.rcode.NOTAUTH)
+    return make_reply(query, dns.rcode.REFUSED, dns.edns.EDECode.PROHIBITED)
+
+
+def _shuffles(query: dns.message.Message, view: View) -> bool:
+    block = view.block_for(query.question[0].name) if query.question else None
+    return block is not None and block.loadbalance
 
 
 def _formerr(wire: bytes) -> bytes:
@@ -121,15 +153,8 @@ def _formerr(wire: bytes) -> bytes:
     try:
         query = dns.message.from_wire(wire, question_only=True)
     except dns.exception.DNSException:
-        return _header_reply(wire, dns.rcode.FORMERR)
+        return header_reply(wire, dns.rcode.FORMERR)
     reply = make_reply(query, dns.rcode.FORMERR)
     if len(reply.question) != 1:
         reply.question = []
     return reply.to_wire(max_size=MIN_UDP_PAYLOAD, prefer_truncation=True, want_shuffle=False)
-
-
-def _header_reply(wire: bytes, rcode: int) -> bytes:
-    """A bare header: same ID and opcode, QR set, RD copied, no sections (nothing else was readable)."""
-    qid, flags = struct.unpack_from("!HH", wire)
-    opcode_rd = flags & (0x7800 | dns.flags.RD)
-    return struct.pack("!HHHHHH", qid, _QR | opcode_rd | rcode, 0, 0, 0, 0)

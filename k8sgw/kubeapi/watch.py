@@ -150,6 +150,7 @@ class RetryPolicy:
             server that accepts the connection and never answers would otherwise hold the watcher
             until the HTTP read timeout (60 s, the same default); watches are bounded by
             inactivity_timeout instead.
+        list_page_size: `limit` per LIST page; smaller pages bound the memory one page takes.
     """
 
     initial_backoff: float = 0.8
@@ -163,6 +164,7 @@ class RetryPolicy:
     absent_recheck_interval: float = 60.0
     forbidden_recheck_interval: float = 60.0
     request_timeout: float = 60.0
+    list_page_size: int = 500
 
     def backoff(self, failures: int, rng: random.Random | None = None) -> float:
         """The delay before retry number `failures` (0-based) after consecutive failures."""
@@ -436,7 +438,13 @@ async def _dispatch(kind: Kind, events_send: EventsSend, state: WatchState, line
         status = parse_status(obj)
         if status is None:
             raise ApiProtocolError(f"watch {kind.name}: ERROR without a Status: {line[:200]!r}")
-        raise error_from_status(status)
+        error = error_from_status(status)
+        if not (isinstance(error, GoneError) or _is_rv_too_large(error)):
+            # The server cannot go on with this watch from here, and a resume from the same
+            # revision meets the same error again (etcd's "PrevKv=nil" at a compacted revision):
+            # the retry relists, as client-go's reflector does after any watch error.
+            state.resource_version = None
+        raise error
 
     rv = _meta(obj).get("resourceVersion")
     if etype == "BOOKMARK":
@@ -481,7 +489,7 @@ async def list_then_watch(watch: Watch, state: WatchState | None = None) -> None
             `state.resource_version` is cleared (a stale RV can be answered so), so the retry
             relists.
         Any error of list_objects / stream_watch; `state` keeps the resume point (a protocol error
-            clears it: the stream's position is not known).
+            clears it: the stream's position is not known; so does an ERROR event other than 410).
     """
     state = state if state is not None else WatchState()
     client, kind, events_send, observer = watch.client, watch.kind, watch.events, watch.observer
@@ -498,7 +506,11 @@ async def list_then_watch(watch: Watch, state: WatchState | None = None) -> None
 
         # Pages go to the indexer as they arrive; the Synced that follows completes the list.
         _, rv = await list_objects(
-            client, kind, label_selector=watch.label_selector, request_timeout=watch.policy.request_timeout,
+            client,
+            kind,
+            label_selector=watch.label_selector,
+            page_size=watch.policy.list_page_size,
+            request_timeout=watch.policy.request_timeout,
             on_page=send_page,
         )
         state.mark_healthy()

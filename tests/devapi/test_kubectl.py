@@ -61,6 +61,18 @@ async def test_get(kubectl: Kubectl) -> None:
         assert "No resources found" in await kubectl("get", "dnsendpoints,httproutes,gtw")
 
 
+async def test_get_prints_the_server_side_columns(kubectl: Kubectl) -> None:
+    """kubectl prints the Table the server sends: a Service's type, addresses and ports."""
+    with trio.fail_after(10):
+        out = (await kubectl("get", "svc", "web", "-o", "wide")).splitlines()
+        assert out[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"]
+        assert out[1].split()[:5] == ["web", "LoadBalancer", "<none>", "192.0.2.20", "80/TCP"]
+        assert out[1].split()[6] == "app=web"
+        out = (await kubectl("get", "ingress")).splitlines()
+        assert out[0].split() == ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
+        assert out[1].split()[:5] == ["myservicea", "nginx", "myservicea.foo.org", "192.0.2.10", "80"]
+
+
 async def test_apply_update_and_delete(kubectl: Kubectl, cluster: DevCluster, tmp_path: Path) -> None:
     with trio.fail_after(20):
         assert "myserviceb created" in await kubectl("apply", "-f", str(EXAMPLES / "myserviceb.yaml"))

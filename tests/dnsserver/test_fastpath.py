@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.rdatatype
@@ -99,10 +100,28 @@ def test_loadbalance_views_are_never_cached():
     assert len(orders) > 1
 
 
-def test_entries_are_bounded():
+def test_entries_are_bounded_by_bytes():
     view, _ = views()
-    fast = FastPath(view, max_entries=5)
-    for i in range(12):
-        fast.handle(dns.message.make_query(f"n{i}.example.org.", "A").to_wire(), udp=True)
-    assert len(fast._udp) <= 5
+    fast = FastPath(view, max_bytes=4000)
+    for i in range(200):
+        for udp in (True, False):
+            fast.handle(dns.message.make_query(f"n{i}.example.org.", "A").to_wire(), udp=udp)
+            assert fast.held_bytes() <= 8000
+    assert 0 < len(fast._udp) < 40
+    assert sum(len(k) + len(v) for k, v in fast._udp.items()) <= 4000
     assert dns.rdatatype.A  # imported for the qtype strategy
+
+
+def test_a_query_with_a_large_option_is_answered_but_not_kept():
+    view, _ = views()
+    fast = FastPath(view)
+    for i in range(50):
+        option = dns.edns.GenericOption(65001, i.to_bytes(2, "big") * 30_000)  # 60 KB, distinct
+        query = dns.message.make_query("web.example.org.", "A", use_edns=0, options=[option])
+        for udp in (True, False):
+            reply = dns.message.from_wire(fast.handle(query.to_wire(max_size=65535), udp=udp))
+            assert [str(r) for r in reply.answer[0]] == ["192.0.2.10"]
+    assert fast.held_bytes() == 0
+    small = dns.message.make_query("web.example.org.", "A", use_edns=0, options=[dns.edns.GenericOption(10, b"8bytes!!")])
+    fast.handle(small.to_wire(), udp=True)
+    assert len(fast._udp) == 1  # a cookie-sized option still is

@@ -6,6 +6,7 @@ what the upstream knows and counts what it was asked.
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 
@@ -14,6 +15,7 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rrset
 import pytest
 import trio
 
@@ -284,3 +286,102 @@ async def test_no_loop_without_one(nursery):
     with trio.fail_after(5):
         await fwd.resolve(loop.new_probe(dns.name.from_text("example.net.")))
     assert not loop.detected.is_set()
+
+
+def test_cache_is_bounded_by_bytes_least_recently_used_first():
+    cache = ResponseCache(CacheConfig(), clock=lambda: 0.0, max_bytes=20_000)
+    queries = [dns.message.make_query(f"n{i}.example.net.", "TXT") for i in range(40)]
+    for query in queries:
+        response = dns.message.make_response(query)
+        response.answer.append(
+            dns.rrset.from_text(query.question[0].name, 60, "IN", "TXT", " ".join(['"' + "x" * 250 + '"'] * 8))
+        )
+        cache.put(query, response)
+        assert cache.bytes <= 20_000
+    assert 0 < len(cache) < 10
+    assert cache.get(queries[-1]) is not None  # the newest stay, the oldest went
+    assert cache.get(queries[0]) is None
+
+
+class _Switchable:
+    """A UDP upstream that ignores queries until `answering` is set, then answers from zone text."""
+
+    def __init__(self) -> None:
+        self.view, _ = view_from_text(UPSTREAM_ZONE, zones=("example.net.",))
+        self.answering = False
+        self.ignored = 0
+
+    async def serve(self, sock) -> None:
+        while True:
+            data, addr = await sock.recvfrom(65535)
+            if not self.answering:
+                self.ignored += 1
+                continue
+            await sock.sendto(handle_wire(data, self.view, udp=True), addr)
+
+
+async def test_a_failing_upstream_is_marked_down_fails_fast_and_comes_back(caplog):
+    caplog.set_level(logging.INFO, logger="k8sgw.dnsserver.forward")
+    upstream = _Switchable()
+    query = dns.message.make_query("www.example.net.", "A")
+    with await bind_socket("127.0.0.1", 0, socket.SOCK_DGRAM) as sock, trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(upstream.serve, sock)
+            fwd = Forwarder(
+                forward_cfg(sock.getsockname()[:2], max_fails=2), attempt_timeout=0.2, health_interval=0.3
+            )
+            for _ in range(2):  # two timeouts in a row: down
+                assert (await fwd.resolve(query)).rcode() == dns.rcode.SERVFAIL
+            started = trio.current_time()
+            for _ in range(50):  # down: SERVFAIL without asking, nothing waits for a timeout
+                assert (await fwd.resolve(query)).rcode() == dns.rcode.SERVFAIL
+            assert trio.current_time() - started < 0.1
+            assert upstream.ignored == 2
+            upstream.answering = True
+            await trio.sleep(0.3)  # the health interval: the next query checks the upstream
+            assert (await fwd.resolve(query)).rcode() == dns.rcode.NOERROR
+            assert (await fwd.resolve(query)).rcode() == dns.rcode.NOERROR
+            nursery.cancel_scope.cancel()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2, warnings  # the first failure, then "down"; the rest held back
+    assert "no reply within 0.2s" in warnings[0] and "is down after 2 failures" in warnings[1]
+    assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+async def test_in_flight_is_bounded_by_default(nursery):
+    silent = await bind_socket("127.0.0.1", 0, socket.SOCK_DGRAM)
+    fwd = Forwarder(forward_cfg(silent.getsockname()[:2], max_fails=0), attempt_timeout=0.5)
+    fwd.max_concurrent = 3  # DEFAULT_MAX_CONCURRENT when the Corefile sets none; small here
+    replies = []
+
+    async def ask(name: str) -> None:
+        replies.append((await fwd.resolve(dns.message.make_query(name, "A"))).rcode())
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as asking:
+            for i in range(5):
+                asking.start_soon(ask, f"n{i}.example.net.")
+    assert sorted(replies) == [dns.rcode.SERVFAIL] * 3 + [dns.rcode.REFUSED] * 2
+    silent.close()
+
+
+def test_in_flight_default_bound():
+    from k8sgw.dnsserver.forward import DEFAULT_MAX_CONCURRENT
+
+    assert Forwarder(forward_cfg(("127.0.0.1", 53))).max_concurrent == DEFAULT_MAX_CONCURRENT
+    assert Forwarder(forward_cfg(("127.0.0.1", 53), max_concurrent=7)).max_concurrent == 7
+
+
+async def test_a_forwarded_name_answered_without_io_needs_no_task(nursery):
+    silent = await bind_socket("127.0.0.1", 0, socket.SOCK_DGRAM)
+    fwd = Forwarder(forward_cfg(silent.getsockname()[:2], max_fails=1), attempt_timeout=0.1, health_interval=60)
+    view = View([Block((dns.name.root,), forwarder=fwd)])
+    wire = dns.message.make_query("www.example.net.", "A").to_wire()
+    first = handle_wire(wire, view, udp=True)
+    assert first.done is None  # the upstream is not known to be down: it is asked
+    with trio.fail_after(5):
+        assert dns.message.from_wire(await first.reply()).rcode() == dns.rcode.SERVFAIL
+    second = handle_wire(wire, view, udp=True)  # down now: the reply is ready, no I/O
+    assert dns.message.from_wire(second.done).rcode() == dns.rcode.SERVFAIL
+    assert await second.reply() == second.done
+    silent.close()

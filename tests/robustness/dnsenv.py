@@ -13,12 +13,11 @@ import dns.message
 import dns.rdatatype
 import trio
 
-from k8sgw.dnsserver.answer import OUR_PAYLOAD
 from k8sgw.dnsserver.fastpath import FastPath
+from k8sgw.dnsserver.replies import MIN_UDP_PAYLOAD, OUR_PAYLOAD
 from k8sgw.dnsserver.sockets import bind_dns_sockets
 from k8sgw.dnsserver.tcp import TcpLimits, serve_tcp
 from k8sgw.dnsserver.udp import serve_udp
-from k8sgw.dnsserver.wire import MIN_UDP_PAYLOAD
 from tests.zonetext import view_from_text
 
 ZONE = "\n".join(
