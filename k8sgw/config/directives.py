@@ -45,8 +45,6 @@ COREDNS_PLUGINS = frozenset(
     timeouts tls trace transfer tsig view whoami""".split()
 )
 
-# Kinds k8s_gateway watches; those not in SUPPORTED_RESOURCES get a "not yet" message.
-K8S_GATEWAY_RESOURCES = ("HTTPRoute", "TLSRoute", "GRPCRoute", "Ingress", "Service", "DNSEndpoint")
 
 _DIGITS = re.compile(r"[0-9]+")
 # Letters, digits, "_" and inner "-" (hostname rules plus _service labels); at most 63 octets.
@@ -265,17 +263,12 @@ def _unknown_option(name: str) -> str:
 def _resources(d: Directive, zones: tuple[str, ...], ctx: Context) -> tuple[str, Any]:
     count_args(d, ctx, "one or more kinds (" + ", ".join(SUPPORTED_RESOURCES) + ")", 1, None)
     by_lower = {k.lower(): k for k in SUPPORTED_RESOURCES}
-    later = {k.lower(): k for k in K8S_GATEWAY_RESOURCES if k not in SUPPORTED_RESOURCES}
     wanted = set()
     for tok in d.args:
         kind = by_lower.get(tok.text.lower())
         if kind is None:
             supported = ", ".join(SUPPORTED_RESOURCES)
-            if tok.text.lower() in later:
-                message = f'resources: kind "{later[tok.text.lower()]}" is not supported by k8sgw yet'
-            else:
-                message = f'resources: unknown kind "{tok.text}"'
-            raise ctx.error(f"{message} (supported: {supported})", tok.line)
+            raise ctx.error(f'resources: unknown kind "{tok.text}" (supported: {supported})', tok.line)
         wanted.add(kind)
     return "resources", tuple(k for k in SUPPORTED_RESOURCES if k in wanted)
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from k8sgw.kubeapi.kinds import CLAIMING_KINDS
+
 if TYPE_CHECKING:  # the directive modules import this one; the properties need only the names
     from k8sgw.config.dnsplugins import CacheConfig, ForwardConfig
     from k8sgw.config.ops import HealthConfig, LogConfig, PrometheusConfig, ReadyConfig, ReloadConfig
@@ -28,12 +30,8 @@ __all__ = [
     "ServerKey",
 ]
 
-SUPPORTED_RESOURCES: tuple[str, ...] = (
-    "HTTPRoute", "TLSRoute", "GRPCRoute", "TCPRoute", "UDPRoute", "Ingress",
-    "IngressRoute", "IngressRouteTCP", "VirtualService", "IstioGateway",
-    "Service", "DNSEndpoint", "Node",
-)
-"""Kinds ``resources`` accepts, in canonical order."""
+SUPPORTED_RESOURCES: tuple[str, ...] = CLAIMING_KINDS
+"""Kinds ``resources`` accepts, in ownership order (kubeapi/kinds.py is their one home)."""
 
 OPT_IN_RESOURCES = ("IngressRoute", "IngressRouteTCP", "VirtualService", "IstioGateway", "Node")
 """Kinds watched only when ``resources`` names them: Nodes only name themselves when asked to; an
