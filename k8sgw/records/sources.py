@@ -59,6 +59,7 @@ from k8sgw.records.hostnames import (
     parse_uint16,
 )
 from k8sgw.records.keys import NameKey
+from k8sgw.records.reasons import Note, Notes, Why, host_text, note
 
 __all__ = [
     "wants_endpoints",
@@ -91,6 +92,7 @@ __all__ = [
     "service_names",
     "slice_service_key",
     "translate",
+    "translate_noted",
     "translation_size",
 ]
 
@@ -122,7 +124,7 @@ _WARNINGS_PER_OBJECT = 10
 
 
 class Report:
-    """The warnings of one object's translation, each naming kind/namespace/name.
+    """The warnings and notes of one object's translation, each warning naming kind/namespace/name.
 
     At most ten lines per translation, then one line with the count of the rest: an object with
     10,000 bad addresses must not write 10,000 lines at every change.
@@ -131,16 +133,53 @@ class Report:
     def __init__(self, kind: str, obj: KubeObject) -> None:
         self.prefix = f"{kind} {obj.metadata.namespace}/{obj.metadata.name}"
         self.count = 0
+        self.notes: list[Note] = []
+        self.rejected: list[str] = []  # the values warned about since the last `take_rejected`
 
     def warn(self, message: str, *args: object) -> None:
         self.count += 1
         if self.count <= _WARNINGS_PER_OBJECT:
             logger.warning("%s: " + message, self.prefix, *args)
 
+    def note(self, name: dns.name.Name | NameKey | str, why: Why, detail: str | None = None) -> None:
+        """Keep why `name` answers from this object, or why it does not (see reasons.py)."""
+        self.notes.append(note(name, why, detail))
+
+    def note_all(self, names: Iterable[dns.name.Name | NameKey | str], why: Why, detail: str | None = None) -> None:
+        for name in names:
+            self.note(name, why, detail)
+
+    def reject(self, text: str) -> None:
+        """Remember a value that was warned about, for the note that says why nothing answers."""
+        if len(self.rejected) < 3:
+            self.rejected.append(text)
+
+    def take_rejected(self) -> str | None:
+        text = "; ".join(self.rejected) or None
+        self.rejected = []
+        return text
+
     def close(self) -> None:
         if self.count > _WARNINGS_PER_OBJECT:
             logger.warning("%s: %d more problems like these, not shown", self.prefix, self.count - _WARNINGS_PER_OBJECT)
         self.count = 0
+
+
+class _Silent(Report):
+    """The report of an object k8sgw acts as if it did not exist (ignored, filtered): the names it
+    mentions are read to be noted, without warnings about them."""
+
+    def warn(self, message: str, *args: object) -> None:
+        pass
+
+    def note(self, name: dns.name.Name | NameKey | str, why: Why, detail: str | None = None) -> None:
+        pass
+
+
+def _why_nothing(report: Report, default: Why) -> tuple[Why, str | None]:
+    """`default`, or INVALID_ADDRESS when what the object reported was warned about as invalid."""
+    rejected = report.take_rejected()
+    return (Why.INVALID_ADDRESS, rejected) if rejected else (default, None)
 
 
 # --- scope ------------------------------------------------------------------------------------
@@ -219,8 +258,12 @@ def _host_in_zones(text: str, scope: Scope, what: str, report: Report) -> dns.na
         name = hostname(text)
     except Rejected as why:
         report.warn("%s %r %s; skipped", what, text, why)
+        report.note(text, Why.INVALID_HOSTNAME, f"{what} {text.strip()!r} {why}")
         return None
-    return name if scope.zone_of(name) is not None else None
+    if scope.zone_of(name) is None:
+        report.note(name, Why.OUTSIDE_ZONES)
+        return None
+    return name
 
 
 def _cname(target: dns.name.Name) -> dns.rdata.Rdata:
@@ -237,6 +280,7 @@ def _addresses(values: Iterable[str | None], what: str, report: Report) -> list[
             out[parse_address(value)] = None
         except Rejected as why:
             report.warn("%s %r %s; ignored", what, value, why)
+            report.reject(f"{what} {value!r} {why}")
     return list(out)
 
 
@@ -249,6 +293,7 @@ def _hostnames(values: Iterable[str | None], what: str, report: Report) -> list[
             out[_cname(hostname(value))] = None
         except Rejected as why:
             report.warn("%s %r %s; ignored", what, value, why)
+            report.reject(f"{what} {value!r} {why}")
     return list(out)
 
 
@@ -271,14 +316,28 @@ def _load_balancer(lb: LoadBalancerStatus, report: Report) -> list[dns.rdata.Rda
 
 
 def _claims(
-    names: Iterable[dns.name.Name], rdatas: Sequence[dns.rdata.Rdata], ttl: int | None = None
+    names: Iterable[dns.name.Name],
+    rdatas: Sequence[dns.rdata.Rdata],
+    ttl: int | None = None,
+    *,
+    report: Report | None = None,
+    why: Why = Why.CLAIMED,
+    detail: str | None = None,
 ) -> tuple[Claim, ...]:
+    """Each name × each rdata; with a report, each name is noted as supplied through `why`."""
     seen: dict[Claim, None] = {}
     for name in names:
         key = NameKey.of(name)
+        if report is not None and rdatas:
+            report.note(key, why, detail)  # the claims' own key: notes add no names to memory
         for rdata in rdatas:
             seen[(key, rdata, ttl)] = None
     return tuple(seen)
+
+
+def _quiet_names(obj: KubeObject, names: Callable[[Report], Iterable[dns.name.Name | str]]) -> list[dns.name.Name | str]:
+    """The names an object mentions, read without warnings (for an object k8sgw acts as if absent)."""
+    return list(names(_Silent("", obj)))
 
 
 # --- Ingress ----------------------------------------------------------------------------------
@@ -287,14 +346,25 @@ def _claims(
 def ingress_claims(obj: Ingress, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
     """Every spec.rules[].host inside a zone → the load balancer IPs (or hostname, as CNAME)."""
     report = report or Report("Ingress", obj)
+
+    def hosts(r: Report) -> list[dns.name.Name]:
+        return [n for rule in obj.spec.rules if rule.host and (n := _host_in_zones(rule.host, scope, "host", r))]
+
     if ignored(obj):
+        report.note_all(_quiet_names(obj, hosts), Why.IGNORED_LABEL)
         return ()
     if scope.ingress_classes and obj.spec.ingress_class_name not in scope.ingress_classes:
+        wanted = ", ".join(sorted(scope.ingress_classes))
+        detail = f"ingressClassName {obj.spec.ingress_class_name!r}, not one of {wanted}"
+        report.note_all(_quiet_names(obj, hosts), Why.FILTERED_INGRESS_CLASS, detail)
         return ()
-    names = [n for rule in obj.spec.rules if rule.host and (n := _host_in_zones(rule.host, scope, "host", report))]
+    names = hosts(report)
     if not names:
         return ()
-    return _claims(names, _load_balancer(obj.status.load_balancer, report))
+    rdatas = _load_balancer(obj.status.load_balancer, report)
+    if not rdatas:
+        report.note_all(names, *_why_nothing(report, Why.NO_LOAD_BALANCER_ADDRESS))
+    return _claims(names, rdatas, report=report, why=Why.INGRESS_HOST)
 
 
 # --- Service ----------------------------------------------------------------------------------
@@ -345,6 +415,7 @@ def service_names(obj: Service, scope: Scope, report: Report | None = None) -> l
             absolute = hostname(entry)
         except Rejected as why:
             report.warn("hostname %r %s; ignored", entry.strip(), why)
+            report.note(entry, Why.INVALID_HOSTNAME, f"hostname annotation entry {entry.strip()!r} {why}")
             continue
         if scope.zone_of(absolute) is not None:
             candidates = [absolute]
@@ -384,21 +455,42 @@ def service_claims(obj: Service, scope: Scope, related: Related = NO_RELATED, re
     Services that match none of `scope.service_selectors` (when there are any) claim nothing.
     """
     report = report or Report("Service", obj)
+    annotation = _hostname_annotation(obj)
+    if not (annotation or wants_endpoints(obj) or obj.spec.type == "LoadBalancer"):
+        return ()  # names nothing: no note, or every ClusterIP Service would have one
+
+    def names(r: Report) -> list[dns.name.Name]:
+        return service_names(obj, scope, r)
+
     if ignored(obj):
+        report.note_all(_quiet_names(obj, names), Why.IGNORED_LABEL)
         return ()
     if scope.service_selectors and not any(s.matches(obj.metadata.labels) for s in scope.service_selectors):
+        labels = ",".join(f"{k}={v}" for k, v in sorted(obj.metadata.labels.items())) or "none"
+        report.note_all(_quiet_names(obj, names), Why.FILTERED_SERVICE_LABELS, f"labels {_short(labels)}")
         return ()
+    nothing = Why.NO_LOAD_BALANCER_ADDRESS
     if wants_endpoints(obj):
-        rdatas = _ready_endpoint_addresses(related.endpoint_slices(obj.key), report)
+        rdatas, nothing = _ready_endpoint_addresses(related.endpoint_slices(obj.key), report), Why.NO_READY_ENDPOINTS
     elif obj.spec.type != "LoadBalancer":
+        report.note_all(_quiet_names(obj, names), Why.NOT_LOAD_BALANCER, f"type {obj.spec.type or 'ClusterIP'}")
         return ()
     elif obj.spec.external_ips:
         rdatas = _addresses(obj.spec.external_ips, "externalIP", report)
     else:
         rdatas = _load_balancer(obj.status.load_balancer, report)
+    found = names(report)
     if not rdatas:
+        report.note_all(found, *_why_nothing(report, nothing))
         return ()
-    return _claims(service_names(obj, scope, report), rdatas)
+    why = Why.SERVICE_ANNOTATION if annotation else Why.SERVICE_DEFAULT_NAME
+    return _claims(found, rdatas, report=report, why=why, detail=annotation)
+
+
+def _hostname_annotation(obj: Service) -> str | None:
+    """The hostname annotation a Service's names come from, if any."""
+    annotations = obj.metadata.annotations
+    return next((a for a in HOSTNAME_ANNOTATIONS if annotations.get(a, "").strip()), None)
 
 
 def slice_service_key(obj: EndpointSlice) -> ObjectKey | None:
@@ -499,6 +591,7 @@ def _gateway_rdatas(gw: Gateway, report: Report) -> list[dns.rdata.Rdata]:
                 "parent Gateway %s/%s: address %r (%s) %s; ignored",
                 gw.metadata.namespace, gw.metadata.name, value, address.type or "IPAddress", why,
             )
+            report.reject(f"address {value!r} {why}")
             continue
         out[rdata] = None
     return list(out)
@@ -518,18 +611,10 @@ def route_claims(
     """
     report = report or Report(kind, obj)
     if ignored(obj):
+        report.note_all(_quiet_names(obj, lambda r: _route_hostnames(obj, scope, r)[1]), Why.IGNORED_LABEL)
         return ()
-    per_name: dict[NameKey, tuple[dns.name.Name, dict[dns.rdata.Rdata, None]]] = {}
-    hostnames = []
-    for text in obj.spec.hostnames:
-        if not text.strip():
-            continue
-        try:
-            hostname(text)
-        except Rejected as why:
-            report.warn("hostname %r %s; skipped", text, why)
-            continue
-        hostnames.append(text.strip().rstrip(".").lower())
+    per_name: dict[NameKey, tuple[dns.name.Name, dict[dns.rdata.Rdata, None], str]] = {}
+    hostnames, mentioned = _route_hostnames(obj, scope, report)
     if obj.spec.hostnames and not hostnames:
         return ()  # every hostname was bad: the listeners' would be a name nobody asked for
     for ref in obj.spec.parent_refs:
@@ -537,36 +622,84 @@ def route_claims(
         if gw_key is None:
             continue
         gw = related.gateways.get(gw_key)
+        parent = f"Gateway {gw_key[0]}/{gw_key[1]}"
         if gw is None or ignored(gw):
+            detail = f"{parent} not found" if gw is None else f"{parent} carries {IGNORE_LABEL}"
+            report.note_all(mentioned, Why.GATEWAY_MISSING, detail)
             continue
+        # A route without hostnames mentions its listeners' (when it names no hostnames, the
+        # listeners' hostnames are what it would answer).
+        named = mentioned if hostnames else [n for lst in gw.spec.listeners if lst.hostname and (n := hostname_in_zones(lst.hostname, scope))]
         if scope.gateway_classes and gw.spec.gateway_class_name not in scope.gateway_classes:
+            wanted = ", ".join(sorted(scope.gateway_classes))
+            detail = f"{parent} has gatewayClassName {gw.spec.gateway_class_name!r}, not one of {wanted}"
+            report.note_all(named, Why.FILTERED_GATEWAY_CLASS, detail)
             continue
         if not _accepted(obj, ref):
+            report.note_all(named, Why.ROUTE_NOT_ACCEPTED, f"{parent}{_section(ref)} has not accepted it")
             continue
         listeners = gw.spec.listeners
         if ref.section_name:
             listeners = tuple(lst for lst in listeners if lst.name == ref.section_name)
+            if not listeners:
+                known = ", ".join(lst.name for lst in gw.spec.listeners) or "none"
+                detail = f"sectionName {ref.section_name!r} is not a listener of {parent} (listeners: {known})"
+                report.note_all(named, Why.SECTION_NAME_MISMATCH, detail)
+                continue
         elif not listeners:
             listeners = (None,)  # a Gateway that lists no listeners: as one without hostname
-        names: list[str] = []
+        names: list[tuple[str, str]] = []  # (name, through which listener)
         for listener in listeners:
             listener_host = listener.hostname.strip().rstrip(".").lower() if listener and listener.hostname else None
+            through = f"listener {listener.name if listener else '(none)'} ({listener_host or 'any host'}) of {parent}"
             if not hostnames:
                 if listener_host:
-                    names.append(listener_host)
+                    names.append((listener_host, through))
                 continue
-            names.extend(n for h in hostnames if (n := intersect_hostnames(h, listener_host)) is not None)
+            names.extend((n, f"{h} ∩ {through}") for h in hostnames if (n := intersect_hostnames(h, listener_host)) is not None)
         if not names:
+            hosts = ", ".join(sorted({lst.hostname or "any host" for lst in listeners if lst is not None})) or "any host"
+            report.note_all(named, Why.LISTENER_HOSTNAME_MISMATCH, f"listener hostnames of {parent}: {hosts}")
             continue
         rdatas = _gateway_rdatas(gw, report)
-        for text in names:
+        if not rdatas:
+            rejected = report.take_rejected()
+            report.note_all(named, Why.GATEWAY_NO_ADDRESS, f"{parent}: {rejected}" if rejected else parent)
+            continue
+        for text, through in names:
             if (name := hostname_in_zones(text, scope)) is not None:
-                bucket = per_name.setdefault(NameKey.of(name), (name, {}))[1]
+                bucket = per_name.setdefault(NameKey.of(name), (name, {}, through))[1]
                 bucket.update(dict.fromkeys(rdatas))
     claims: list[Claim] = []
-    for name, rdatas_at in per_name.values():
-        claims.extend(_claims([name], _prefer_addresses(list(rdatas_at))))
+    for name, rdatas_at, through in per_name.values():
+        claims.extend(_claims([name], _prefer_addresses(list(rdatas_at)), report=report, why=Why.ROUTE_HOSTNAME, detail=through))
     return tuple(claims)
+
+
+def _route_hostnames(obj: Route, scope: Scope, report: Report) -> tuple[list[str], list[dns.name.Name]]:
+    """spec.hostnames: the valid ones as text (bad ones warned about and noted), and those inside
+    a zone as names (those outside noted)."""
+    hostnames: list[str] = []
+    mentioned: list[dns.name.Name] = []
+    for text in obj.spec.hostnames:
+        if not text.strip():
+            continue
+        try:
+            name = hostname(text)
+        except Rejected as why:
+            report.warn("hostname %r %s; skipped", text, why)
+            report.note(text, Why.INVALID_HOSTNAME, f"hostname {text.strip()!r} {why}")
+            continue
+        hostnames.append(host_text(text))
+        if scope.zone_of(name) is None:
+            report.note(name, Why.OUTSIDE_ZONES)
+        else:
+            mentioned.append(name)
+    return hostnames, mentioned
+
+
+def _section(ref: ParentReference) -> str:
+    return f" (sectionName {ref.section_name})" if ref.section_name else ""
 
 
 def _route_translator(kind: str) -> Translator:
@@ -633,6 +766,8 @@ def dnsendpoint_claims(
     """
     report = report or Report("DNSEndpoint", obj)
     if ignored(obj):
+        quiet = (parse_hostname(e.dns_name, underscores=True) for e in obj.spec.endpoints)
+        report.note_all((n for n in quiet if n is not None and scope.zone_of(n) is not None), Why.IGNORED_LABEL)
         return ()
     claims: dict[Claim, None] = {}
     for endpoint in obj.spec.endpoints:
@@ -640,8 +775,10 @@ def dnsendpoint_claims(
             name = hostname(endpoint.dns_name, underscores=True)
         except Rejected as why:
             report.warn("dnsName %r %s; skipped", endpoint.dns_name, why)
+            report.note(endpoint.dns_name, Why.INVALID_HOSTNAME, f"dnsName {endpoint.dns_name.strip()!r} {why}")
             continue
         if scope.zone_of(name) is None:
+            report.note(name, Why.OUTSIDE_ZONES)
             continue
         record_type = endpoint.record_type.strip().upper()
         if record_type not in SUPPORTED_RECORD_TYPES:
@@ -649,6 +786,7 @@ def dnsendpoint_claims(
                 "recordType %r of %s is not supported (only %s); skipped",
                 endpoint.record_type, endpoint.dns_name, ", ".join(SUPPORTED_RECORD_TYPES),
             )
+            report.note(name, Why.INVALID_RECORD, f"recordType {_short(endpoint.record_type)!r} is not supported")
             continue
         ttl = min(endpoint.record_ttl, _MAX_TTL) if endpoint.record_ttl > 0 else None
         rdatas: dict[dns.rdata.Rdata, None] = {}
@@ -657,14 +795,18 @@ def dnsendpoint_claims(
                 rdatas[_endpoint_rdata(record_type, target if record_type == "TXT" else target.strip())] = None
             except Rejected as why:
                 report.warn("%s target %r for %s %s; skipped", record_type, _short(target), endpoint.dns_name, why)
+                report.reject(f"{record_type} target {_short(target)!r} {why}")
         found = list(rdatas)
+        rejected = report.take_rejected()
+        if not found:
+            report.note(name, Why.INVALID_RECORD, rejected or f"no {record_type} targets")
         if record_type == "CNAME" and len(found) > 1:
             report.warn(
                 "%s has %d CNAME targets; a name has one CNAME, answering %s",
                 endpoint.dns_name, len(found), found[0].target,
             )
             found = found[:1]
-        claims.update(dict.fromkeys(_claims([name], found, ttl)))
+        claims.update(dict.fromkeys(_claims([name], found, ttl, report=report, why=Why.DNSENDPOINT_NAME, detail=record_type)))
     return tuple(claims)
 
 
@@ -691,7 +833,18 @@ TRANSLATORS: dict[str, Translator] = {
 
 
 def translate(kind: str, obj: KubeObject, scope: Scope, related: Related = NO_RELATED) -> tuple[Claim, ...]:
+    """The claims of one object (translate_noted without its notes)."""
+    return translate_noted(kind, obj, scope, related)[0]
+
+
+def translate_noted(
+    kind: str, obj: KubeObject, scope: Scope, related: Related = NO_RELATED
+) -> tuple[tuple[Claim, ...], Notes]:
     """The claims of one object, never an exception: what cannot be used is logged and dropped.
+
+    With them, the object's notes (reasons.py): why each name it mentions answers or does not.
+    A name is noted as supplied only where a claim at it was admitted, so the notes always say
+    what the claims do.
 
     Besides each translator's own checks, no object may claim:
     - a name at or below a nameserver host (`<apex>.<zone>`): its addresses are the nameserver
@@ -703,13 +856,24 @@ def translate(kind: str, obj: KubeObject, scope: Scope, related: Related = NO_RE
     """
     report = Report(kind, obj)
     try:
-        return _admit(TRANSLATORS[kind](obj, scope, related, report), scope, report)
+        claims = _admit(TRANSLATORS[kind](obj, scope, related, report), scope, report)
+        return claims, _checked_notes(claims, report.notes)
     except Exception as exc:  # one bad object must never stop the indexer or lose other objects
         logger.debug("translating %s failed", report.prefix, exc_info=True)
         report.warn("cannot be translated (%s: %s); it claims nothing", type(exc).__name__, exc)
-        return ()
+        return (), ()
     finally:
         report.close()
+
+
+def _checked_notes(claims: tuple[Claim, ...], notes: list[Note]) -> Notes:
+    """Notes that agree with the admitted claims: a supplying note only where a claim is, and a
+    CLAIMED note for a claimed name its translator did not note; each note once."""
+    owners = dict.fromkeys(owner for owner, _rdata, _ttl in claims)
+    kept = dict.fromkeys(n for n in notes if not n[1].supplies or n[0] in owners)
+    supplied = {n[0] for n in kept if n[1].supplies}
+    kept.update(dict.fromkeys(note(o, Why.CLAIMED) for o in owners if o not in supplied))
+    return tuple(kept)
 
 
 def _admit(claims: tuple[Claim, ...], scope: Scope, report: Report) -> tuple[Claim, ...]:
@@ -725,11 +889,13 @@ def _admit(claims: tuple[Claim, ...], scope: Scope, report: Report) -> tuple[Cla
             if (owner, -1) not in refused:
                 refused.add((owner, -1))
                 report.warn("claims %s, at or below a nameserver host of the zone; skipped", owner)
+                report.note(owner, Why.RESERVED_NAME, "at or below a nameserver host of the zone")
             continue
         if rdata.rdtype == dns.rdatatype.CNAME and owner in scope.apexes:
             if (owner, rdata.rdtype) not in refused:
                 refused.add((owner, rdata.rdtype))
                 report.warn("claims a CNAME at the zone apex %s, beside its SOA and NS; skipped", owner)
+                report.note(owner, Why.RESERVED_NAME, "a CNAME at the zone apex, beside its SOA and NS")
             continue
         slot = (owner, rdata.rdtype)
         size = sizes.get(slot, 0) + record_bytes(rdata)
@@ -743,6 +909,7 @@ def _admit(claims: tuple[Claim, ...], scope: Scope, report: Report) -> tuple[Cla
             "%s %s: %d records more than a reply can carry (%d bytes); answering the first that fit",
             owner, dns.rdatatype.to_text(rdtype), dropped, RRSET_BYTES_MAX,
         )
+        report.note(owner, Why.TOO_LARGE, f"{dropped} {dns.rdatatype.to_text(rdtype)} records dropped")
     return tuple(kept) if len(kept) != len(claims) else claims
 
 
