@@ -15,7 +15,8 @@ import trio
 
 from k8sgw.config import Config
 from k8sgw.config.ops import HealthConfig, PrometheusConfig, ReadyConfig
-from k8sgw.ops.http import Route, serve_ops
+from k8sgw.explain.routes import explain_endpoints
+from k8sgw.ops.http import QueryRoute, Route, serve_ops
 from k8sgw.ops.metrics import CONTENT_TYPE, Metrics
 
 __all__ = [
@@ -121,8 +122,16 @@ async def serve_endpoints(
         OSError: an address cannot be bound.
         ValueError: ``prometheus`` is configured but no ``metrics`` was given.
     """
+    stores = tuple(stores)
     plan = endpoints_for(cfg)
-    routes: dict[str, Route] = {HEALTH_PATH: health_route(), READY_PATH: ready_route(tuple(stores), draining=draining)}
+    routes: dict[str, Route | QueryRoute] = {
+        HEALTH_PATH: health_route(), READY_PATH: ready_route(stores, draining=draining)
+    }
+    # `explain` (k8sgw/explain/): its own directive, addresses and paths.
+    explain_plan, explain_routes = explain_endpoints(cfg, stores)
+    for address, paths in explain_plan.items():
+        plan[address] = plan.get(address, ()) + paths
+    routes.update(explain_routes)
     if any(METRICS_PATH in paths for paths in plan.values()):
         if metrics is None:
             raise ValueError("the prometheus directive needs a Metrics instance")

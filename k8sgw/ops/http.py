@@ -13,18 +13,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import NoReturn
+from urllib.parse import parse_qsl
 
 import h11
 import trio
 
-__all__ = ["MAX_CONNECTIONS", "READ_TIMEOUT", "Route", "serve_ops"]
+__all__ = ["MAX_CONNECTIONS", "READ_TIMEOUT", "QueryRoute", "Route", "serve_ops"]
 
 logger = logging.getLogger(__name__)
 
 Route = Callable[[], tuple[int, str, bytes]]
 """Called per request: returns (HTTP status, Content-Type, body)."""
+
+
+@dataclass(frozen=True)
+class QueryRoute:
+    """A route that reads the query string: `handle` gets its parameters (the last of a repeated one)."""
+
+    handle: Callable[[dict[str, str]], tuple[int, str, bytes]]
 
 READ_TIMEOUT = 10.0
 """Seconds a connection may take to send a request (and may sit idle between keep-alive requests);
@@ -40,7 +49,7 @@ _TEXT = "text/plain; charset=utf-8"
 async def serve_ops(
     host: str | None,
     port: int,
-    routes: Mapping[str, Route],
+    routes: Mapping[str, Route | QueryRoute],
     *,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
@@ -49,7 +58,7 @@ async def serve_ops(
     Args:
         host: IP address or host name; ``""`` or None = every address (IPv4 and IPv6).
         port: 0 = any free port (with one host; every address may get one port per family).
-        routes: exact paths (``"/health"``); the query string is ignored.
+        routes: exact paths (``"/health"``); the query string is ignored, except by a QueryRoute.
 
     Calls ``task_status.started((host, port))`` with the first bound address once listening.
     Never returns unless cancelled.
@@ -67,7 +76,7 @@ async def serve_ops(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _handle(stream: trio.SocketStream, *, routes: Mapping[str, Route], limiter: trio.CapacityLimiter) -> None:
+async def _handle(stream: trio.SocketStream, *, routes: Mapping[str, Route | QueryRoute], limiter: trio.CapacityLimiter) -> None:
     """One connection; catches its own errors (a raising handler would stop serve_listeners)."""
     try:
         limiter.acquire_nowait()
@@ -91,7 +100,7 @@ async def _close(stream: trio.SocketStream) -> None:
         await stream.aclose()
 
 
-async def _serve_connection(stream: trio.SocketStream, routes: Mapping[str, Route]) -> None:
+async def _serve_connection(stream: trio.SocketStream, routes: Mapping[str, Route | QueryRoute]) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_REQUEST_BYTES)
     while True:
         try:
@@ -129,14 +138,17 @@ async def _next_event(stream: trio.SocketStream, conn: h11.Connection):
             return event
 
 
-def _respond(request: h11.Request, routes: Mapping[str, Route]) -> tuple[int, str, bytes]:
+def _respond(request: h11.Request, routes: Mapping[str, Route | QueryRoute]) -> tuple[int, str, bytes]:
     if request.method not in (b"GET", b"HEAD"):
         return 405, _TEXT, b"Method Not Allowed\n"
-    path = request.target.split(b"?", 1)[0].decode("ascii", "replace")
+    target, _, query = request.target.partition(b"?")
+    path = target.decode("ascii", "replace")
     route = routes.get(path)
     if route is None:
         return 404, _TEXT, b"404 page not found\n"
     try:
+        if isinstance(route, QueryRoute):
+            return route.handle(dict(parse_qsl(query.decode("ascii", "replace"))))
         return route()
     except Exception:
         logger.exception("ops endpoint %s failed", path)

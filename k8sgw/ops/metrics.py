@@ -28,6 +28,7 @@ k8sgw's own, one series per k8s_gateway block (``zones``: its zones, space-separ
     k8sgw_watch_restarts_total{zones, kind}             watch streams re-opened (counter)
     k8sgw_watch_relists_total{zones, kind}              full relists, e.g. after 410 Gone (counter)
     k8sgw_watch_last_event_age_seconds{zones, kind}     seconds since the last event of the kind
+    k8sgw_objects_skipped{zones, kind, reason}          objects that claim a name but supply no record
 
 plus the standard ``process_*`` and ``python_*`` families of prometheus_client.
 """
@@ -46,6 +47,8 @@ import dns.rdatatype
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+
+from k8sgw.explain.metric import skipped_family
 
 # The watcher defines what it reports; a store's observer here implements that protocol.
 from k8sgw.kubeapi.watch import NULL_OBSERVER as NULL_WATCH_OBSERVER
@@ -363,6 +366,7 @@ class Metrics:
                 if kind in t.last_event:
                     age.add_metric([t.zones, kind], max(0.0, now - t.last_event[kind]))
         yield from (objects, version, names, serial, ready, restarts, relists, age)
+        yield skipped_family((t.zones, t.store) for t in self._tracked)  # k8sgw/explain/metric.py
 
 
 class _Collector:

@@ -11,7 +11,7 @@ in O(1) and the next batch shares every unchanged entry.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import immutables
 
@@ -27,6 +27,8 @@ class NoteSnapshot:
 
     version: int
     by_kind: Mapping[str, immutables.Map[ObjectKey, Notes]]
+    memo: dict[str, object] = field(default_factory=dict, compare=False)
+    """What readers derive from this snapshot (the skipped objects), kept as long as it is current."""
 
     def items(self) -> Iterator[tuple[str, ObjectKey, Notes]]:
         for kind, notes in self.by_kind.items():
@@ -40,6 +42,7 @@ class NoteIndex:
     def __init__(self, kinds: Iterable[str]) -> None:
         self._frozen: dict[str, immutables.Map[ObjectKey, Notes]] = {k: immutables.Map() for k in kinds}
         self._changing: dict[str, immutables.MapMutation[ObjectKey, Notes]] = {}
+        self._changed = False
         self.published = NoteSnapshot(0, dict(self._frozen))
 
     def set(self, kind: str, key: ObjectKey, notes: Notes) -> None:
@@ -50,12 +53,18 @@ class NoteIndex:
         if notes:
             if mutation.get(key) != notes:
                 mutation[key] = notes
+                self._changed = True
         elif key in mutation:
             del mutation[key]
+            self._changed = True
 
     def publish(self, version: int) -> None:
-        """Freeze what was set since the last publish as the notes of map `version`."""
+        """Freeze what was set since the last publish as the notes of map `version` (the same
+        snapshot again when nothing changed: readers cache what they derive from one)."""
+        if not self._changed and version == self.published.version:
+            return
         for kind, mutation in self._changing.items():
             self._frozen[kind] = mutation.finish()
         self._changing.clear()
+        self._changed = False
         self.published = NoteSnapshot(version, dict(self._frozen))

@@ -38,6 +38,8 @@ class Why(enum.Enum):
     ROUTE_HOSTNAME = "route-hostname"
     DNSENDPOINT_NAME = "dnsendpoint-dnsname"
     CLAIMED = "claimed"  # a translator that named no rule
+    NAMESERVER_HOST = "nameserver-host"  # <apex>.<zone>: the nameserver's own Service
+    ZONE_APEX = "zone-apex"  # SOA and NS of the zone
     # supplies nothing
     SHADOWED = "shadowed"
     FILTERED_INGRESS_CLASS = "filtered-ingress-class"
@@ -70,7 +72,10 @@ class Why(enum.Enum):
 
 
 _SUPPLYING = frozenset(
-    {Why.INGRESS_HOST, Why.SERVICE_DEFAULT_NAME, Why.SERVICE_ANNOTATION, Why.ROUTE_HOSTNAME, Why.DNSENDPOINT_NAME, Why.CLAIMED}
+    {
+        Why.INGRESS_HOST, Why.SERVICE_DEFAULT_NAME, Why.SERVICE_ANNOTATION, Why.ROUTE_HOSTNAME,
+        Why.DNSENDPOINT_NAME, Why.CLAIMED, Why.NAMESERVER_HOST, Why.ZONE_APEX,
+    }
 )
 
 _TEXT = {
@@ -80,6 +85,8 @@ _TEXT = {
     Why.ROUTE_HOSTNAME: "route hostname ∩ listener hostname",
     Why.DNSENDPOINT_NAME: "DNSEndpoint spec.endpoints[].dnsName",
     Why.CLAIMED: "claimed by its translation",
+    Why.NAMESERVER_HOST: "nameserver host: the addresses of k8sgw's own Service (externalIPs, else load balancer)",
+    Why.ZONE_APEX: "zone apex: SOA and NS, from the Corefile",
     Why.SHADOWED: "shadowed: a kind earlier in the ownership order has records at this name",
     Why.FILTERED_INGRESS_CLASS: "filtered by ingressClasses",
     Why.FILTERED_GATEWAY_CLASS: "filtered by gatewayClasses (its parent Gateway's class)",
