@@ -14,7 +14,6 @@ from collections.abc import Mapping
 # Directive families register themselves on import (see registry.py).
 from k8sgw.config import dnsplugins as _dnsplugins  # noqa: F401
 from k8sgw.config import ops as _ops  # noqa: F401
-from k8sgw.explain import directive as _explain  # noqa: F401  (the `explain` directive)
 from k8sgw.config.directives import build_config as _build_config
 from k8sgw.config.directives import supported_directives as _supported_directives
 from k8sgw.config.lexer import tokenize as _tokenize
@@ -28,6 +27,7 @@ from k8sgw.config.models import (
 )
 from k8sgw.config.parser import parse_tokens as _parse_tokens
 from k8sgw.errors import ConfigError
+from k8sgw.explain import directive as _explain  # noqa: F401  (the `explain` directive)
 
 SUPPORTED_DIRECTIVES: tuple[str, ...] = _supported_directives()
 

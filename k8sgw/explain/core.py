@@ -146,7 +146,11 @@ def explain_in_views(name: str, rdtype: str, explainers: Sequence[Explainer]) ->
     view = View(e.block(records) for e, records, _notes in reads)
     zone, block = view.zone_for(qname)
     if block is None:
-        return Explanation(qname.to_text(), type_text, None, "no server block serves this name: REFUSED")
+        out = Explanation(qname.to_text(), type_text, None, "no server block serves this name: REFUSED")
+        for _explainer, _records, notes in reads:  # objects that name it anyway: outside every zone
+            supplying, not_counting = mentions([qname.to_text()], notes)
+            out.not_counting.extend(supplying + not_counting)
+        return out
     explainer, records, notes = next(r for r in reads if r[0].zones == block.zones)
     k8s_zone = explainer.settings.scope.zone_of(qname)
     query = dns.message.make_query(qname, qtype)
@@ -212,7 +216,12 @@ def _mentions(
     names = [t for step in out.chain or [Step(qname.to_text(), None, "")] for t in (step.name, step.owner) if t]
     supplying, not_counting = mentions(names, notes)
     out.supplying.extend(supplying)
-    out.not_counting.extend(not_counting)
+    # The nameserver Service's own claim of its host is refused by design: its addresses are there.
+    nameservers = settings.nameserver_service_keys()
+    out.not_counting.extend(
+        m for m in not_counting
+        if not (m.kind == "Service" and (m.namespace, m.name) in nameservers and m.why is Why.RESERVED_NAME)
+    )
     for text in dict.fromkeys(names):
         key = NameKey.of(dns.name.from_text(text))
         if key in settings.nameserver_hosts:

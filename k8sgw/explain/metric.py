@@ -22,6 +22,6 @@ def skipped_family(stores: Iterable[tuple[str, RecordStore]]) -> GaugeMetricFami
     )
     for zones, store in stores:
         _records, notes = store.explained()
-        for (kind, reason), count in sorted(skipped_counts(notes).items()):
+        for (kind, reason), count in sorted(skipped_counts(notes, store.settings).items()):
             family.add_metric([zones, kind, reason], count)
     return family

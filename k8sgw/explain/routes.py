@@ -90,7 +90,7 @@ def explain_routes(cfg: Config, stores: Sequence[RecordStore]) -> dict[str, Rout
             blocks.append({
                 "zones": [z.to_text() for z in store.settings.zones],
                 "version": records.version,
-                "skipped": skipped_json(skipped_objects(notes)),
+                "skipped": skipped_json(skipped_objects(notes, store.settings)),
             })
         return 200, _JSON, dumps(blocks).encode()
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from k8sgw.records.claims import owner_kind
 from k8sgw.records.noteindex import NoteSnapshot
 from k8sgw.records.reasons import NoteName, Why
+from k8sgw.records.settings import ZoneSettings
 
 __all__ = ["Skipped", "skipped_counts", "skipped_objects"]
 
@@ -27,18 +28,24 @@ class Skipped:
     names: tuple[str, ...]  # the names it mentions inside a zone
 
 
-def skipped_objects(notes: NoteSnapshot) -> list[Skipped]:
+def skipped_objects(notes: NoteSnapshot, settings: ZoneSettings) -> list[Skipped]:
     """Every skipped object of the snapshot, in kind, namespace, name order (computed once per
-    snapshot: the metric and /explain/skipped ask again and again between two changes)."""
+    snapshot: the metric and /explain/skipped ask again and again between two changes).
+
+    The nameserver's own Service is never skipped: its default name is the nameserver host, which
+    its addresses answer through the zone's rule rather than through a claim."""
     found = notes.memo.get("skipped")
     if found is None:
-        found = notes.memo["skipped"] = _skipped_objects(notes)
+        nameservers = settings.nameserver_service_keys()
+        found = notes.memo["skipped"] = [
+            s for s in _skipped_objects(notes) if not (s.kind == "Service" and (s.namespace, s.name) in nameservers)
+        ]
     return found  # type: ignore[return-value]
 
 
-def skipped_counts(notes: NoteSnapshot) -> Counter[tuple[str, str]]:
+def skipped_counts(notes: NoteSnapshot, settings: ZoneSettings) -> Counter[tuple[str, str]]:
     """How many objects are skipped, by (kind, reason)."""
-    return Counter((s.kind, s.why.value) for s in skipped_objects(notes))
+    return Counter((s.kind, s.why.value) for s in skipped_objects(notes, settings))
 
 
 def _skipped_objects(notes: NoteSnapshot) -> list[Skipped]:
