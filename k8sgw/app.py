@@ -34,6 +34,7 @@ from k8sgw.dnsserver.tcp import TcpLimits, serve_tcp
 from k8sgw.dnsserver.udp import serve_udp
 from k8sgw.dnsserver.wire import Handler, Handlers
 from k8sgw.errors import ConfigError
+from k8sgw.explain.observer import AvailabilityObserver
 from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.events import KubeEvent
 from k8sgw.kubeapi.kinds import KINDS
@@ -166,7 +167,7 @@ class _Runtime:
                         gw = server.gateway
                         settings = ZoneSettings.from_config(gw)
                         store = RecordStore(settings, gw.resources, on_list_applied=_after_list)
-                        observer = self.metrics.track_store(store.kinds, store)
+                        observer = AvailabilityObserver(store, self.metrics.track_store(store.kinds, store))
                         _start_indexer(nursery, store, clients[id(gw)], self.watch_policy, observer)
                         stores.append(store)
                         authority = Authority(settings, store, _names(gw.fallthrough))

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import dns.exception
 import dns.name
@@ -32,6 +33,7 @@ from k8sgw.explain.core import (
     mentions,
     zones_of,
 )
+from k8sgw.explain.observer import absent_reason, forbidden_reason
 from k8sgw.explain.render import dumps, explanation_json, explanation_text, skipped_json, skipped_text
 from k8sgw.explain.skipped import skipped_objects
 from k8sgw.kubeapi.client import KubeClient
@@ -39,7 +41,7 @@ from k8sgw.kubeapi.errors import ForbiddenError, NotFoundError
 from k8sgw.kubeapi.events import Synced
 from k8sgw.kubeapi.kinds import CLAIMING_KINDS, KINDS
 from k8sgw.kubeapi.kubeconfig import resolve_connection
-from k8sgw.kubeapi.watch import list_objects, rbac_rule
+from k8sgw.kubeapi.watch import list_objects
 from k8sgw.records.reasons import Why
 from k8sgw.records.store import RecordStore, ZoneSettings
 
@@ -135,10 +137,9 @@ async def _list(client: KubeClient, name: str, failures: dict[str, str]) -> Sync
         except NotFoundError:
             continue
         except ForbiddenError:
-            failures[name] = f"RBAC forbids listing {current.resource}; add the ClusterRole rule {rbac_rule(current)}"
+            failures[name] = forbidden_reason(current)
             return Synced(name, ())
-    served = " or ".join(kind.at_version(v).api_version for v in kind.versions)
-    failures[name] = f"the API does not serve {kind.resource} ({served}): CRD not installed"
+    failures[name] = absent_reason(kind)
     return Synced(name, ())
 
 
@@ -150,7 +151,7 @@ def _explainers(cfg: Config, listed: Sequence[_Listed]) -> list[Explainer]:
         out.append(
             Explainer(
                 block.store.settings, zones_of(cfg, block.index), fallthrough, forwarder_of(cfg, block.index),
-                block.store.explained, tuple(kind_states(gw.resources, block.failures)),
+                block.store.explained, partial(kind_states, gw.resources, block.failures),
             )
         )
     return out

@@ -115,7 +115,7 @@ class Explainer:
     fallthrough: tuple[dns.name.Name, ...] | None
     forwarder: Forwarder | None
     snapshot: Callable[[], tuple[RecordMap, NoteSnapshot]]
-    kinds: Sequence[KindState] = ()
+    kinds: Callable[[], Sequence[KindState]] = tuple
 
     def block(self, records: RecordMap) -> Block:
         return Block(self.zones, Authority(self.settings, _Pinned(records), self.fallthrough), self.forwarder)
@@ -157,7 +157,7 @@ def explain_in_views(name: str, rdtype: str, explainers: Sequence[Explainer]) ->
     reply = answer(query, view)
     out = Explanation(
         qname.to_text(), type_text, k8s_zone.to_text() if k8s_zone else None, "",
-        records.version, records.serial, records.ready, kinds=list(explainer.kinds),
+        records.version, records.serial, records.ready, kinds=list(explainer.kinds()),
     )
     if k8s_zone is None:
         zones = " ".join(z.to_text() for z in explainer.settings.zones)

@@ -7,6 +7,7 @@ synchronous: no publish can come between), so what it explains is the answer bei
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import dns.exception
 import dns.name
@@ -53,7 +54,7 @@ def explainers_for(cfg: Config, stores: Sequence[RecordStore]) -> list[Explainer
         out.append(
             Explainer(
                 store.settings, zones_of(cfg, index), fallthrough, forwarder_of(cfg, index), store.explained,
-                tuple(kind_states(gw.resources)),
+                partial(kind_states, gw.resources, store.unavailable),
             )
         )
     return out

@@ -178,6 +178,9 @@ class _StoreWatchObserver:
     def event_seen(self, kind: str) -> None:
         self._tracked.last_event[kind] = self._clock()
 
+    def kind_unavailable(self, kind: Any, problem: str | None) -> None:
+        pass  # the watcher logs it; `k8sgw explain` reports it (k8sgw/explain/observer.py)
+
 
 class Metrics:
     """The process's metrics: DNS counters fed by ``observe``, store state read at scrape time.

@@ -98,6 +98,9 @@ class RecordStore:
         self._synced: set[str] = set()
         self._paged: dict[str, set[ObjectKey]] = {}  # kind → keys listed so far in a paged sync
         self._reminded: dict[ObjectKey, float] = {}  # missing nameserver Service → when last warned
+        self.unavailable: dict[str, str] = {}
+        """Kinds the API does not serve or RBAC forbids, with what to change; written by the
+        watchers' observer (explain/observer.py), read by `k8sgw explain`."""
 
     def _claims_kinds(self) -> tuple[str, ...]:
         return tuple(k for k in self.kinds if k in TRANSLATORS)

@@ -208,12 +208,16 @@ async def test_every_reason_from_the_cli_and_the_endpoint_matches_the_dns_answer
 async def test_kinds_not_watched_say_why_and_which_rule_to_add(world):
     _cluster, bound, conf, _serial = world
     cli = await run_explain(conf, "route.foo.org")
-    kinds = {k["kind"]: k for k in cli["kinds"]}
-    assert kinds["GRPCRoute"]["reason"] == "not in resources of k8s_gateway"
-    assert "CRD not installed" in kinds["DNSEndpoint"]["reason"]
+    (host, port), = bound.endpoints["/explain"]
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
+        served = (await http.get("/explain", params={"name": "route.foo.org"})).json()
     rule = 'apiGroups: ["gateway.networking.k8s.io"], resources: ["tlsroutes"], verbs: ["list", "watch"]'
-    assert rule in kinds["TLSRoute"]["reason"]
-    assert kinds["HTTPRoute"]["watched"] and kinds["Ingress"]["watched"]
+    for explained in (cli, served):
+        kinds = {k["kind"]: k for k in explained["kinds"]}
+        assert kinds["GRPCRoute"]["reason"] == "not in resources of k8s_gateway"
+        assert "CRD not installed" in kinds["DNSEndpoint"]["reason"]
+        assert rule in kinds["TLSRoute"]["reason"]
+        assert kinds["HTTPRoute"]["watched"] and kinds["Ingress"]["watched"]
 
 
 async def test_wildcard_and_cname_chain_are_shown_step_by_step(world):
