@@ -8,7 +8,9 @@ for one name and says which object must be reported and why.
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections import Counter
 from dataclasses import dataclass
 
 import dns.message
@@ -22,7 +24,7 @@ from k8sgw.devapi.kubeconfig import write_kubeconfig
 from k8sgw.devapi.server import serve_devapi
 from k8sgw.devapi.store import DevCluster
 from k8sgw.records.reasons import Why
-from tests.conftest import EXAMPLES, query, start_k8sgw
+from tests.conftest import EXAMPLES, has, query, start_k8sgw
 from tests.test_sources_e2e import gateway, ingress, route, service
 
 PYTHON = sys.executable
@@ -35,6 +37,7 @@ def corefile_text(kubeconfig) -> str:
 {ZONE} {{
     bind 127.0.0.1
     explain 127.0.0.1:0
+    prometheus 127.0.0.1:0
     k8s_gateway {ZONE} {{
         kubeconfig {kubeconfig}
         resources {RESOURCES}
@@ -244,7 +247,51 @@ async def test_skipped_lists_every_object_that_supplies_nothing_on_cli_endpoint_
     (host, port), = bound.endpoints["/explain/skipped"]
     async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
         served = (await http.get("/explain/skipped")).json()
+        (mhost, mport), = bound.endpoints["/metrics"]
+        metrics = (await http.get(f"http://{mhost}:{mport}/metrics")).text
     for blocks in (cli, served):
         got = {(s["kind"], s["name"], Why(s["reason"])) for s in blocks[0]["skipped"]}
         assert got == expected
     assert served[0]["version"] == bound.stores[0].current.version
+    counted = Counter((kind, why.value) for kind, _name, why in expected)
+    series = {}
+    for labels, value in re.findall(r"^k8sgw_objects_skipped\{(.*)\} (\S+)$", metrics, re.MULTILINE):
+        got = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        assert got["zones"] == "foo.org."
+        series[(got["kind"], got["reason"])] = float(value)
+    assert series == {k: float(v) for k, v in counted.items()}, metrics
+
+
+async def test_text_output_is_for_a_person(world):
+    _cluster, _bound, conf, _serial = world
+    done = await trio.run_process(
+        [PYTHON, "-m", "k8sgw", "explain", "-conf", str(conf), "traefik.foo.org"], capture_stdout=True, check=True
+    )
+    text = done.stdout.decode()
+    assert "answer:  NXDOMAIN" in text
+    assert "supplied by: nothing" in text
+    assert "Ingress default/traefik-ing at traefik.foo.org.: filtered by ingressClasses (ingressClassName 'traefik'" in text
+    assert "TLSRoute: RBAC forbids listing tlsroutes.gateway.networking.k8s.io" in text
+
+
+async def test_the_endpoint_follows_each_change_at_the_version_served(world):
+    cluster, bound, _conf, serial = world
+    store = bound.stores[0]
+    fixed = ingress("traefik-ing", "traefik.foo.org", ip="192.0.2.71", cls="nginx")
+    cluster.apply(fixed)
+    with trio.fail_after(10):
+        await store.wait_until(has("traefik.foo.org.", "192.0.2.71"))
+    (host, port), = bound.endpoints["/explain"]
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
+        reply = await query(bound.udp[0], "traefik.foo.org.")
+        soa = await query(bound.udp[0], f"{ZONE}.", "SOA")
+        got = (await http.get("/explain", params={"name": "traefik.foo.org."})).json()
+        skipped = (await http.get("/explain/skipped")).json()
+    assert soa.answer[0][0].serial > serial
+    assert got["version"] == store.current.version
+    check(Row("traefik.foo.org.", "A", ("Ingress default/traefik-ing",), None), got, reply, soa.answer[0][0].serial)
+    assert "traefik-ing" not in {s["name"] for s in skipped[0]["skipped"]}
+
+
+async def test_no_explain_endpoint_without_the_directive(k8sgw):
+    assert "/explain" not in k8sgw.endpoints and "/explain/skipped" not in k8sgw.endpoints
