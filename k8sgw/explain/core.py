@@ -242,14 +242,14 @@ def mentions(names: Iterable[str], notes: NoteSnapshot) -> tuple[list[Mention], 
         wanted[host_text(text)] = text  # hosts noted by text: those that are not valid names
     found: list[tuple[str, str, str, Why, str | None, str]] = []
     kinds_at: dict[str, set[str]] = {}
-    for kind, (namespace, obj_name), object_notes in notes.items():
-        for noted_at, why, detail in object_notes:
-            at = wanted.get(noted_at)
-            if at is None:
-                continue
-            found.append((kind, namespace, obj_name, why, detail, at))
-            if why.supplies:
-                kinds_at.setdefault(at, set()).add(kind)
+    for kind, by_key in notes.by_kind.items():  # every note of every object: plain loops
+        for key, object_notes in by_key.items():
+            for noted_at, why, detail in object_notes:
+                if noted_at in wanted:
+                    at = wanted[noted_at]
+                    found.append((kind, key[0], key[1], why, detail, at))
+                    if why.supplies:
+                        kinds_at.setdefault(at, set()).add(kind)
     supplying: dict[Mention, None] = {}
     not_counting: dict[Mention, None] = {}
     for kind, namespace, obj_name, why, detail, at in sorted(found, key=_order):

@@ -49,31 +49,32 @@ def skipped_counts(notes: NoteSnapshot, settings: ZoneSettings) -> Counter[tuple
 
 
 def _skipped_objects(notes: NoteSnapshot) -> list[Skipped]:
+    # One pass for the owner of each supplied name, one for the objects: plain loops over the
+    # per-kind maps, as this reads every note of every object.
     owners: dict[NoteName, str] = {}  # name → the kind that owns it (of those that supply it)
-    for kind, _key, object_notes in notes.items():
-        for at, why, _detail in object_notes:
-            if why.supplies:
-                other = owners.setdefault(at, kind)
-                if other != kind:
-                    owners[at] = owner_kind((other, kind)) or kind
+    for kind, by_key in notes.by_kind.items():
+        for object_notes in by_key.values():
+            for at, why, _detail in object_notes:
+                if why.supplies:
+                    other = owners.setdefault(at, kind)
+                    if other != kind:
+                        owners[at] = owner_kind((other, kind)) or kind
     out = []
-    for kind, (namespace, name), object_notes in notes.items():
-        reason: tuple[Why, str | None] | None = None
-        names: dict[str, None] = {}
-        counts = False
-        for at, why, detail in object_notes:
-            if why is Why.OUTSIDE_ZONES:
-                continue  # another instance's name, not one this zone misses
-            names[str(at)] = None
-            if why.supplies:
-                owner = owners[at]
-                if owner == kind:
-                    counts = True
-                    break
-                reason = reason or (Why.SHADOWED, f"{owner} owns {at}")
-            elif reason is None or reason[0] is Why.SHADOWED:
-                reason = (why, detail)
-        if not counts and reason is not None:
-            out.append(Skipped(kind, namespace, name, reason[0], reason[1], tuple(names)))
+    outside = Why.OUTSIDE_ZONES
+    for kind, by_key in notes.by_kind.items():
+        for (namespace, name), object_notes in by_key.items():
+            reason: tuple[Why, str | None] | None = None
+            for at, why, detail in object_notes:
+                if why.supplies:
+                    owner = owners[at]
+                    if owner == kind:
+                        break  # it supplies a record: not skipped
+                    reason = reason or (Why.SHADOWED, f"{owner} owns {at}")
+                elif why is not outside and (reason is None or reason[0] is Why.SHADOWED):
+                    reason = (why, detail)  # (a name outside the zones is another instance's)
+            else:
+                if reason is not None:
+                    names = tuple(dict.fromkeys(str(n[0]) for n in object_notes if n[1] is not outside))
+                    out.append(Skipped(kind, namespace, name, reason[0], reason[1], names))
     out.sort(key=lambda s: (s.kind, s.namespace, s.name))
     return out

@@ -28,55 +28,53 @@ __all__ = ["Note", "Notes", "Why", "note"]
 class Why(enum.Enum):
     """One rule that supplies a name, or one reason a mentioned name gets nothing from the object.
 
-    The value is the label of the k8sgw_objects_skipped metric and of `-o json`.
+    The value is the label of the k8sgw_objects_skipped metric and of `-o json`; `supplies` is a
+    plain attribute, as explain and the skipped list read it for every note of every object.
     """
 
     # supplies records
-    INGRESS_HOST = "ingress-rule-host"
-    SERVICE_DEFAULT_NAME = "service-name-namespace"
-    SERVICE_ANNOTATION = "hostname-annotation"
-    ROUTE_HOSTNAME = "route-hostname"
-    DNSENDPOINT_NAME = "dnsendpoint-dnsname"
-    CLAIMED = "claimed"  # a translator that named no rule
-    NAMESERVER_HOST = "nameserver-host"  # <apex>.<zone>: the nameserver's own Service
-    ZONE_APEX = "zone-apex"  # SOA and NS of the zone
+    INGRESS_HOST = ("ingress-rule-host", True)
+    SERVICE_DEFAULT_NAME = ("service-name-namespace", True)
+    SERVICE_ANNOTATION = ("hostname-annotation", True)
+    ROUTE_HOSTNAME = ("route-hostname", True)
+    DNSENDPOINT_NAME = ("dnsendpoint-dnsname", True)
+    CLAIMED = ("claimed", True)  # a translator that named no rule
+    NAMESERVER_HOST = ("nameserver-host", True)  # <apex>.<zone>: the nameserver's own Service
+    ZONE_APEX = ("zone-apex", True)  # SOA and NS of the zone
     # supplies nothing
-    SHADOWED = "shadowed"
-    FILTERED_INGRESS_CLASS = "filtered-ingress-class"
-    FILTERED_GATEWAY_CLASS = "filtered-gateway-class"
-    FILTERED_SERVICE_LABELS = "filtered-service-labels"
-    IGNORED_LABEL = "ignored-label"
-    ROUTE_NOT_ACCEPTED = "route-not-accepted"
-    SECTION_NAME_MISMATCH = "section-name-mismatch"
-    LISTENER_HOSTNAME_MISMATCH = "listener-hostname-mismatch"
-    GATEWAY_MISSING = "gateway-missing"
-    GATEWAY_NO_ADDRESS = "gateway-no-address"
-    NO_LOAD_BALANCER_ADDRESS = "no-load-balancer-address"
-    NOT_LOAD_BALANCER = "service-not-load-balancer"
-    NO_READY_ENDPOINTS = "no-ready-endpoints"
-    INVALID_HOSTNAME = "invalid-hostname"
-    INVALID_ADDRESS = "invalid-address"
-    INVALID_RECORD = "invalid-record"
-    RESERVED_NAME = "reserved-name"
-    TOO_LARGE = "rrset-too-large"
-    OUTSIDE_ZONES = "outside-zones"
-    KIND_NOT_WATCHED = "kind-not-watched"
+    SHADOWED = ("shadowed",)
+    FILTERED_INGRESS_CLASS = ("filtered-ingress-class",)
+    FILTERED_GATEWAY_CLASS = ("filtered-gateway-class",)
+    FILTERED_SERVICE_LABELS = ("filtered-service-labels",)
+    IGNORED_LABEL = ("ignored-label",)
+    ROUTE_NOT_ACCEPTED = ("route-not-accepted",)
+    SECTION_NAME_MISMATCH = ("section-name-mismatch",)
+    LISTENER_HOSTNAME_MISMATCH = ("listener-hostname-mismatch",)
+    GATEWAY_MISSING = ("gateway-missing",)
+    GATEWAY_NO_ADDRESS = ("gateway-no-address",)
+    NO_LOAD_BALANCER_ADDRESS = ("no-load-balancer-address",)
+    NOT_LOAD_BALANCER = ("service-not-load-balancer",)
+    NO_READY_ENDPOINTS = ("no-ready-endpoints",)
+    INVALID_HOSTNAME = ("invalid-hostname",)
+    INVALID_ADDRESS = ("invalid-address",)
+    INVALID_RECORD = ("invalid-record",)
+    RESERVED_NAME = ("reserved-name",)
+    TOO_LARGE = ("rrset-too-large",)
+    OUTSIDE_ZONES = ("outside-zones",)
+    KIND_NOT_WATCHED = ("kind-not-watched",)
 
-    @property
-    def supplies(self) -> bool:
-        return self in _SUPPLYING
+    supplies: bool
+
+    def __new__(cls, label: str, supplies: bool = False) -> Why:
+        member = object.__new__(cls)
+        member._value_ = label
+        member.supplies = supplies
+        return member
 
     @property
     def text(self) -> str:
         return _TEXT[self]
 
-
-_SUPPLYING = frozenset(
-    {
-        Why.INGRESS_HOST, Why.SERVICE_DEFAULT_NAME, Why.SERVICE_ANNOTATION, Why.ROUTE_HOSTNAME,
-        Why.DNSENDPOINT_NAME, Why.CLAIMED, Why.NAMESERVER_HOST, Why.ZONE_APEX,
-    }
-)
 
 _TEXT = {
     Why.INGRESS_HOST: "Ingress spec.rules[].host",
