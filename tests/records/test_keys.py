@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import k8sgw.app  # noqa: F401  (everything k8sgw imports at start, imported)
-from k8sgw.kubeapi.events import Synced
+from k8sgw.kubeapi.events import Synced, Upserted
 from k8sgw.kubeapi.models import Ingress
 from k8sgw.records.keys import NameKey
 from k8sgw.records.store import RecordStore, ZoneSettings
