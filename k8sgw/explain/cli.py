@@ -31,6 +31,7 @@ from k8sgw.explain.core import (
     gateway_blocks,
     kind_states,
     mentions,
+    other_blocks,
     zones_of,
 )
 from k8sgw.explain.observer import absent_reason, forbidden_reason
@@ -158,7 +159,7 @@ def _explainers(cfg: Config, listed: Sequence[_Listed]) -> list[Explainer]:
 
 
 def _explain(cfg: Config, listed: Sequence[_Listed], name: str, rdtype: str) -> Explanation:
-    explanation = explain_in_views(name, rdtype, _explainers(cfg, listed))
+    explanation = explain_in_views(name, rdtype, _explainers(cfg, listed), other_blocks(cfg))
     names = [t for s in explanation.chain for t in (s.name, s.owner) if t] or [explanation.name]
     for block in listed:
         if block.unwatched is not None:

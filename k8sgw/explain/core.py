@@ -41,6 +41,7 @@ __all__ = [
     "gateway_blocks",
     "kind_states",
     "mentions",
+    "other_blocks",
     "zones_of",
 ]
 
@@ -137,21 +138,39 @@ def zones_of(cfg: Config, index: int) -> tuple[dns.name.Name, ...]:
     return tuple(dns.name.from_text(k.zone) for k in cfg.servers[index].keys)
 
 
-def explain_in_views(name: str, rdtype: str, explainers: Sequence[Explainer]) -> Explanation:
-    """Explain `name` `rdtype` as the server block that would answer it does."""
+def other_blocks(cfg: Config) -> list[Block]:
+    """The server blocks without k8s_gateway (a `forward` of their own, or nothing: REFUSED)."""
+    return [
+        Block(zones_of(cfg, i), None, forwarder_of(cfg, i)) for i, s in enumerate(cfg.servers) if s.gateway is None
+    ]
+
+
+def explain_in_views(
+    name: str, rdtype: str, explainers: Sequence[Explainer], others: Sequence[Block] = ()
+) -> Explanation:
+    """Explain `name` `rdtype` as the server block that would answer it does (`others`: the
+    blocks without k8s_gateway)."""
     qname = dns.name.from_text(name)
     qtype = dns.rdatatype.from_text(rdtype)
     type_text = dns.rdatatype.to_text(qtype)
-    reads = [(e, *e.snapshot()) for e in explainers]  # each map with its notes, read once
-    view = View(e.block(records) for e, records, _notes in reads)
+    reads = {}  # each map with its notes, read once, by the block answering from it
+    for e in explainers:
+        records, notes = e.snapshot()
+        reads[e.block(records)] = (e, records, notes)
+    view = View([*reads, *others])
     zone, block = view.zone_for(qname)
-    if block is None:
-        out = Explanation(qname.to_text(), type_text, None, "no server block serves this name: REFUSED")
-        for _explainer, _records, notes in reads:  # objects that name it anyway: outside every zone
+    if block is None or block not in reads:
+        note = "no server block serves this name: REFUSED" if block is None else f"server block {zone} has no k8s_gateway"
+        out = Explanation(qname.to_text(), type_text, None, note)
+        if block is not None:
+            reply = answer(dns.message.make_query(qname, qtype), view)
+            out.forwarded = isinstance(reply, Block)
+            out.rcode = "FORWARDED" if out.forwarded else dns.rcode.to_text(reply.rcode())
+        for _explainer, _records, notes in reads.values():  # objects that name it anyway
             supplying, not_counting = mentions([qname.to_text()], notes)
             out.not_counting.extend(supplying + not_counting)
         return out
-    explainer, records, notes = next(r for r in reads if r[0].zones == block.zones)
+    explainer, records, notes = reads[block]
     k8s_zone = explainer.settings.scope.zone_of(qname)
     query = dns.message.make_query(qname, qtype)
     reply = answer(query, view)

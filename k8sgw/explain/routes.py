@@ -20,6 +20,7 @@ from k8sgw.explain.core import (
     forwarder_of,
     gateway_blocks,
     kind_states,
+    other_blocks,
     zones_of,
 )
 from k8sgw.explain.directive import ExplainConfig
@@ -72,6 +73,7 @@ def explain_endpoints(
 
 def explain_routes(cfg: Config, stores: Sequence[RecordStore]) -> dict[str, Route | QueryRoute]:
     explainers = explainers_for(cfg, stores)
+    others = other_blocks(cfg)
 
     def explain(params: dict[str, str]) -> tuple[int, str, bytes]:
         name, rdtype = params.get("name", "").strip(), params.get("type", "A").strip() or "A"
@@ -82,7 +84,7 @@ def explain_routes(cfg: Config, stores: Sequence[RecordStore]) -> dict[str, Rout
             dns.name.from_text(name)
         except (dns.exception.DNSException, ValueError) as exc:
             return 400, _TEXT, f"explain: {exc}\n".encode()
-        return 200, _JSON, dumps(explanation_json(explain_in_views(name, rdtype, explainers))).encode()
+        return 200, _JSON, dumps(explanation_json(explain_in_views(name, rdtype, explainers, others))).encode()
 
     def skipped() -> tuple[int, str, bytes]:
         blocks = []

@@ -8,7 +8,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.IN.A
 
-from k8sgw.explain.core import Explainer, explain_in_views, mentions
+from k8sgw.config import parse_corefile
+from k8sgw.explain.core import Explainer, explain_in_views, mentions, other_blocks, zones_of
 from k8sgw.explain.skipped import skipped_objects
 from k8sgw.kubeapi.events import Deleted, Synced, Upserted
 from k8sgw.kubeapi.models import DNSEndpoint
@@ -100,3 +101,20 @@ def test_an_object_that_cannot_be_translated_notes_nothing_and_costs_nobody_else
     explained = explain_in_views("web.example.org.", "A", [explainer])
     assert explained.rcode == "NOERROR" and explained.answer == ["web.example.org. 60 IN A 192.0.2.2"]
     assert [(m.name, m.why) for m in explained.supplying] == [("web", Why.INGRESS_HOST)]
+
+
+def test_a_name_of_a_block_without_k8s_gateway_is_explained_as_that_block_answers():
+    cfg = parse_corefile(
+        "example.org {\n k8s_gateway example.org\n}\nother.org {\n forward . 127.0.0.1:9\n}\nlast.org {\n}\n",
+        default_port=0,
+    )
+    s = store()
+    s.apply([Upserted("Ingress", ingress("far", ["www.other.org"], ["192.0.2.3"], cls="nginx"))])
+    explainer = Explainer(s.settings, zones_of(cfg, 0), None, None, s.explained)
+    forwarded = explain_in_views("www.other.org.", "A", [explainer], other_blocks(cfg))
+    assert forwarded.forwarded and forwarded.rcode == "FORWARDED"
+    assert [(m.name, m.why) for m in forwarded.not_counting] == [("far", Why.OUTSIDE_ZONES)]
+    refused = explain_in_views("www.last.org.", "A", [explainer], other_blocks(cfg))
+    assert refused.rcode == "REFUSED" and not refused.forwarded
+    nowhere = explain_in_views("www.nowhere.net.", "A", [explainer], other_blocks(cfg))
+    assert nowhere.rcode == "REFUSED" and nowhere.zone_note.startswith("no server block")
