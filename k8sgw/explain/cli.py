@@ -13,7 +13,6 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
 import dns.exception
 import dns.name
@@ -27,12 +26,10 @@ from k8sgw.explain.core import (
     Explanation,
     Mention,
     explain_in_views,
-    forwarder_of,
+    explainer_for,
     gateway_blocks,
-    kind_states,
     mentions,
     other_blocks,
-    zones_of,
 )
 from k8sgw.explain.observer import absent_reason, forbidden_reason
 from k8sgw.explain.render import dumps, explanation_json, explanation_text, skipped_json, skipped_text
@@ -145,17 +142,7 @@ async def _list(client: KubeClient, name: str, failures: dict[str, str]) -> Sync
 
 
 def _explainers(cfg: Config, listed: Sequence[_Listed]) -> list[Explainer]:
-    out = []
-    for block in listed:
-        gw = block.gateway
-        fallthrough = None if gw.fallthrough is None else tuple(dns.name.from_text(z) for z in gw.fallthrough)
-        out.append(
-            Explainer(
-                block.store.settings, zones_of(cfg, block.index), fallthrough, forwarder_of(cfg, block.index),
-                block.store.explained, partial(kind_states, gw.resources, block.failures),
-            )
-        )
-    return out
+    return [explainer_for(cfg, block.index, block.store, block.failures) for block in listed]
 
 
 def _explain(cfg: Config, listed: Sequence[_Listed], name: str, rdtype: str) -> Explanation:

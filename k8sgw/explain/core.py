@@ -6,13 +6,15 @@ Nothing here decides again what an object claims: the notes say it, and ownershi
 is claims.owner_kind, which the indexer uses too. So the explanation cannot disagree with the
 answer.
 
-Must not import trio or httpx.
+Synchronous and without I/O: the CLI calls it after listing, the ops routes between two publishes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Protocol
 
 import dns.message
 import dns.name
@@ -37,6 +39,7 @@ __all__ = [
     "Mention",
     "Step",
     "explain_in_views",
+    "explainer_for",
     "forwarder_of",
     "gateway_blocks",
     "kind_states",
@@ -136,6 +139,26 @@ def forwarder_of(cfg: Config, index: int) -> Forwarder | None:
 
 def zones_of(cfg: Config, index: int) -> tuple[dns.name.Name, ...]:
     return tuple(dns.name.from_text(k.zone) for k in cfg.servers[index].keys)
+
+
+class Explained(Protocol):
+    """What an explanation reads from: a RecordStore's settings and its map with its notes."""
+
+    settings: ZoneSettings
+
+    def explained(self) -> tuple[RecordMap, NoteSnapshot]: ...
+
+
+def explainer_for(cfg: Config, index: int, store: Explained, unavailable: Mapping[str, str]) -> Explainer:
+    """The Explainer of server block `index` (which has k8s_gateway), reading `store`; `unavailable`:
+    the kinds the API cannot give, with why (read at each explanation)."""
+    gw = cfg.servers[index].gateway
+    assert gw is not None
+    fallthrough = None if gw.fallthrough is None else tuple(dns.name.from_text(z) for z in gw.fallthrough)
+    return Explainer(
+        store.settings, zones_of(cfg, index), fallthrough, forwarder_of(cfg, index), store.explained,
+        partial(kind_states, gw.resources, unavailable),
+    )
 
 
 def other_blocks(cfg: Config) -> list[Block]:

@@ -7,7 +7,6 @@ synchronous: no publish can come between), so what it explains is the answer bei
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 
 import dns.exception
 import dns.name
@@ -17,11 +16,9 @@ from k8sgw.config import Config
 from k8sgw.explain.core import (
     Explainer,
     explain_in_views,
-    forwarder_of,
+    explainer_for,
     gateway_blocks,
-    kind_states,
     other_blocks,
-    zones_of,
 )
 from k8sgw.explain.directive import ExplainConfig
 from k8sgw.explain.render import dumps, explanation_json, skipped_json
@@ -49,16 +46,8 @@ def explain_addresses(cfg: Config) -> list[tuple[str, int]]:
 def explainers_for(cfg: Config, stores: Sequence[RecordStore]) -> list[Explainer]:
     """One Explainer per k8s_gateway block, with the store the application made for it (the
     application makes one per such block, in block order)."""
-    out = []
-    for (index, gw), store in zip(gateway_blocks(cfg), stores, strict=True):
-        fallthrough = None if gw.fallthrough is None else tuple(dns.name.from_text(z) for z in gw.fallthrough)
-        out.append(
-            Explainer(
-                store.settings, zones_of(cfg, index), fallthrough, forwarder_of(cfg, index), store.explained,
-                partial(kind_states, gw.resources, store.unavailable),
-            )
-        )
-    return out
+    blocks = [index for index, _gw in gateway_blocks(cfg)]
+    return [explainer_for(cfg, index, store, store.unavailable) for index, store in zip(blocks, stores, strict=True)]
 
 
 def explain_endpoints(
