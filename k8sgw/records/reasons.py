@@ -6,6 +6,10 @@ so with one call, `report.note(name, Why.X, detail)` (sources.Report), and the i
 notes per object beside its claims, published with the record map they belong to (noteindex.py).
 `k8sgw explain` and the /explain endpoints only read them: nothing decides a second time.
 
+A translator for a new kind needs nothing else: its claims are noted CLAIMED at their names when
+it notes no rule of its own, and a new reason is one member here, `NAME = ("label",)`, or
+`("label", True)` for a rule that supplies records, and its text.
+
 A note is a small tuple (name, Why, detail): the name is the NameKey the claims use (or, for a
 host that is not a valid name, its text), Why an enum member, detail a short interned string or
 None. At 50,000 objects the notes must stay a small share of the process's memory.
@@ -22,7 +26,7 @@ import dns.name
 
 from k8sgw.records.keys import NameKey
 
-__all__ = ["Note", "Notes", "Why", "note"]
+__all__ = ["Note", "NoteName", "Notes", "Why", "host_text", "note"]
 
 
 class Why(enum.Enum):
@@ -73,7 +77,8 @@ class Why(enum.Enum):
 
     @property
     def text(self) -> str:
-        return _TEXT[self]
+        """What it means, for a person (a member without a text says its value)."""
+        return _TEXT.get(self, self.value)
 
 
 _TEXT = {
