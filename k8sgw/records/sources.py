@@ -656,7 +656,8 @@ def route_claims(
                 if listener_host:
                     names.append((listener_host, through))
                 continue
-            names.extend((n, f"{h} ∩ {through}") for h in hostnames if (n := intersect_hostnames(h, listener_host)) is not None)
+            # The listener alone as detail: shared (interned) by every route on it.
+            names.extend((n, through) for h in hostnames if (n := intersect_hostnames(h, listener_host)) is not None)
         if not names:
             hosts = ", ".join(sorted({lst.hostname or "any host" for lst in listeners if lst is not None})) or "any host"
             report.note_all(named, Why.LISTENER_HOSTNAME_MISMATCH, f"listener hostnames of {parent}: {hosts}")

@@ -118,7 +118,7 @@ REASONS = [
     Row("www.other.org.", "A", (), ("Ingress default/elsewhere", Why.OUTSIDE_ZONES)),
     Row("a.wild.foo.org.", "A", ("Ingress default/wild",), None),
     Row("chain.foo.org.", "A", ("Ingress default/chain", "Ingress default/myservicea"), None),
-    Row("route.foo.org.", "A", ("HTTPRoute default/r-ok",), None, "route.foo.org ∩ listener http"),
+    Row("route.foo.org.", "A", ("HTTPRoute default/r-ok",), None, "listener http (any host) of Gateway infra/gw"),
     Row("dns1.kube-system.foo.org.", "A", ("Service kube-system/dns1",), None),
     Row("myservicea.foo.org.", "MX", ("Ingress default/myservicea",), ("Service default/shadow-svc", Why.SHADOWED)),
 ]
