@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from k8sgw.records.claims import owner_kind
 from k8sgw.records.noteindex import NoteSnapshot
 from k8sgw.records.reasons import NoteName, Why
 from k8sgw.records.settings import ZoneSettings
+from k8sgw.records.sources import PRECEDENCE
 
 __all__ = ["Skipped", "skipped_counts", "skipped_objects"]
 
@@ -49,32 +49,34 @@ def skipped_counts(notes: NoteSnapshot, settings: ZoneSettings) -> Counter[tuple
 
 
 def _skipped_objects(notes: NoteSnapshot) -> list[Skipped]:
-    # One pass for the owner of each supplied name, one for the objects: plain loops over the
-    # per-kind maps, as this reads every note of every object.
-    owners: dict[NoteName, str] = {}  # name → the kind that owns it (of those that supply it)
-    for kind, by_key in notes.by_kind.items():
-        for object_notes in by_key.values():
-            for at, why, _detail in object_notes:
-                if why.supplies:
-                    other = owners.setdefault(at, kind)
-                    if other != kind:
-                        owners[at] = owner_kind((other, kind)) or kind
+    # One pass over every note of every object, kind by kind in ownership order: a name a kind
+    # supplies is owned by the first kind in PRECEDENCE that supplies it, as claims.owner_kind says.
     out = []
     outside = Why.OUTSIDE_ZONES
-    for kind, by_key in notes.by_kind.items():
-        for (namespace, name), object_notes in by_key.items():
+    owners: dict[NoteName, str] = {}  # names supplied by the kinds done so far → the first of them
+    for kind in sorted(notes.by_kind, key=_rank):
+        supplied: list[NoteName] = []
+        for (namespace, name), object_notes in notes.by_kind[kind].items():
             reason: tuple[Why, str | None] | None = None
+            counts = False
             for at, why, detail in object_notes:
                 if why.supplies:
-                    owner = owners[at]
-                    if owner == kind:
-                        break  # it supplies a record: not skipped
-                    reason = reason or (Why.SHADOWED, f"{owner} owns {at}")
+                    supplied.append(at)
+                    owner = owners.get(at)
+                    if owner is None:
+                        counts = True
+                    elif reason is None:
+                        reason = (Why.SHADOWED, f"{owner} owns {at}")
                 elif why is not outside and (reason is None or reason[0] is Why.SHADOWED):
                     reason = (why, detail)  # (a name outside the zones is another instance's)
-            else:
-                if reason is not None:
-                    names = tuple(dict.fromkeys(str(n[0]) for n in object_notes if n[1] is not outside))
-                    out.append(Skipped(kind, namespace, name, reason[0], reason[1], names))
+            if not counts and reason is not None:
+                names = tuple(dict.fromkeys(str(n[0]) for n in object_notes if n[1] is not outside))
+                out.append(Skipped(kind, namespace, name, reason[0], reason[1], names))
+        for at in supplied:
+            owners.setdefault(at, kind)
     out.sort(key=lambda s: (s.kind, s.namespace, s.name))
     return out
+
+
+def _rank(kind: str) -> int:
+    return PRECEDENCE.index(kind) if kind in PRECEDENCE else len(PRECEDENCE)

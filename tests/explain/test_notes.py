@@ -17,7 +17,7 @@ from k8sgw.records import sources
 from k8sgw.records.keys import NameKey
 from k8sgw.records.reasons import Why
 from k8sgw.records.store import RecordStore, ZoneSettings
-from tests.records.test_store import ingress
+from tests.records.test_store import ingress, service
 
 ZONE = "example.org."
 
@@ -118,3 +118,20 @@ def test_a_name_of_a_block_without_k8s_gateway_is_explained_as_that_block_answer
     assert refused.rcode == "REFUSED" and not refused.forwarded
     nowhere = explain_in_views("www.nowhere.net.", "A", [explainer], other_blocks(cfg))
     assert nowhere.rcode == "REFUSED" and nowhere.zone_note.startswith("no server block")
+
+
+def test_an_object_is_skipped_as_shadowed_only_when_every_name_it_supplies_is_owned_by_an_earlier_kind():
+    s = store("Ingress", "Service")
+    hostname = "coredns.io/hostname"
+    s.apply([
+        Upserted("Ingress", ingress("first", ["a.example.org"], ["192.0.2.1"], cls="nginx")),
+        Upserted("Service", service("both", ["192.0.2.2"], annotations={hostname: "a.example.org,b.example.org"})),
+        Upserted("Service", service("only-a", ["192.0.2.3"], annotations={hostname: "a.example.org"})),
+    ])
+    skipped = skipped_objects(s.explained()[1], s.settings)
+    assert [(x.kind, x.name, x.why, x.detail) for x in skipped] == [
+        ("Service", "only-a", Why.SHADOWED, "Ingress owns a.example.org.")
+    ]
+    explainer = Explainer(s.settings, (dns.name.from_text(ZONE),), None, None, s.explained)
+    b = explain_in_views("b.example.org.", "A", [explainer])
+    assert b.answer == ["b.example.org. 60 IN A 192.0.2.2"] and [m.name for m in b.supplying] == ["both"]
