@@ -19,6 +19,7 @@ import dns.rdatatype
 import httpx
 import pytest
 import trio
+import yaml
 
 from k8sgw.devapi.kubeconfig import write_kubeconfig
 from k8sgw.devapi.server import serve_devapi
@@ -295,3 +296,37 @@ async def test_the_endpoint_follows_each_change_at_the_version_served(world):
 
 async def test_no_explain_endpoint_without_the_directive(k8sgw):
     assert "/explain" not in k8sgw.endpoints and "/explain/skipped" not in k8sgw.endpoints
+
+
+async def test_kubeconfig_and_context_are_taken_as_kubectl_takes_them(world, tmp_path):
+    _cluster, bound, conf, serial = world
+    url = yaml.safe_load(conf.with_name("kubeconfig").read_text())["clusters"][0]["cluster"]["server"]
+    two = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "broken",
+        "clusters": [{"name": "dead", "cluster": {"server": "http://127.0.0.1:9"}}, {"name": "dev", "cluster": {"server": url}}],
+        "users": [{"name": "u", "user": {}}],
+        "contexts": [{"name": "broken", "context": {"cluster": "dead", "user": "u"}},
+                     {"name": "dev", "context": {"cluster": "dev", "user": "u"}}],
+    }
+    kubeconfig = tmp_path / "two-contexts"
+    kubeconfig.write_text(json.dumps(two))
+    plain = tmp_path / "plain.Corefile"  # no kubeconfig of its own: the flags say where
+    plain.write_text(f"{ZONE} {{\n    k8s_gateway {ZONE} {{\n        resources {RESOURCES}\n    }}\n}}\n")
+    ok = await run_explain(plain, "--kubeconfig", str(kubeconfig), "--context", "dev", "myservicea.foo.org")
+    reply = await query(bound.udp[0], "myservicea.foo.org.")
+    assert ok["serial"] == serial and sorted(ok["answer"]) == records_of(reply)
+    failed = await trio.run_process(
+        [PYTHON, "-m", "k8sgw", "explain", "-conf", str(plain), "--kubeconfig", str(kubeconfig), "myservicea.foo.org"],
+        capture_stdout=True, capture_stderr=True, check=False,
+    )
+    assert failed.returncode == 1 and b"127.0.0.1:9" in failed.stderr
+
+
+async def test_the_endpoint_refuses_bad_questions_and_keeps_serving(world):
+    _cluster, bound, _conf, _serial = world
+    (host, port), = bound.endpoints["/explain"]
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
+        for params in ({}, {"name": "a" * 300 + ".foo.org"}, {"name": "x.foo.org", "type": "NOSUCHTYPE"}, {"name": "a..b"}):
+            got = await http.get("/explain", params=params)
+            assert got.status_code == 400, (params, got.text)
+        assert (await http.get("/explain", params={"name": "route.foo.org"})).json()["rcode"] == "NOERROR"
