@@ -35,6 +35,7 @@ class QueryRoute:
 
     handle: Callable[[dict[str, str]], tuple[int, str, bytes]]
 
+
 READ_TIMEOUT = 10.0
 """Seconds a connection may take to send a request (and may sit idle between keep-alive requests);
 kubelet probes time out after 1 s by default, Prometheus after 10 s."""
