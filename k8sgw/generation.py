@@ -25,6 +25,7 @@ from k8sgw.dnsserver.answer import Authority, Block, View
 from k8sgw.dnsserver.cache import ResponseCache
 from k8sgw.dnsserver.forward import Forwarder, LoopDetectedError, LoopDetector
 from k8sgw.dnsserver.sockets import ALL_ADDRESSES
+from k8sgw.explain.observer import AvailabilityObserver
 from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.connection import Connection
 from k8sgw.kubeapi.events import KubeEvent
@@ -33,7 +34,7 @@ from k8sgw.kubeapi.kubeconfig import resolve_connection
 from k8sgw.kubeapi.watch import RetryPolicy, Watch, WatchObserver, watch_forever
 from k8sgw.memory import after_list
 from k8sgw.ops.endpoints import routes_for
-from k8sgw.ops.http import Route
+from k8sgw.ops.http import QueryRoute, Route
 from k8sgw.ops.metrics import CacheMetrics, Metrics, StoreMetrics, server_label
 from k8sgw.records.store import RecordStore, ZoneSettings
 
@@ -63,7 +64,7 @@ class Generation:
     cfg: Config
     stores: tuple[RecordStore, ...]
     views: Mapping[Address, View]
-    ops_routes: Mapping[Address, Mapping[str, Route]]
+    ops_routes: Mapping[Address, Mapping[str, Route | QueryRoute]]
     reported: tuple[StoreMetrics, ...]
     caches: tuple[tuple[Address, CacheMetrics], ...] = ()
     plugins: tuple[tuple[Address, str, str], ...] = ()
@@ -109,7 +110,8 @@ async def open_generation(
                 settings = ZoneSettings.from_config(gw)
                 store = RecordStore(settings, gw.resources, on_list_applied=after_list)
                 store_metrics = metrics.store_metrics(store.kinds, store)
-                _start_indexer(nursery, store, clients[id(gw)], watch_policy, store_metrics)
+                observer = AvailabilityObserver(store, store_metrics)  # kinds unavailable, for /explain
+                _start_indexer(nursery, store, clients[id(gw)], watch_policy, observer)
                 stores.append(store)
                 reported.append(store_metrics)
                 authority = Authority(settings, store, _names(gw.fallthrough))

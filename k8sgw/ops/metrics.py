@@ -43,6 +43,7 @@ k8sgw's own, one series per k8s_gateway block (``zones``: its zones, space-separ
     k8sgw_watch_restarts_total{zones, kind}             watch streams re-opened (counter)
     k8sgw_watch_relists_total{zones, kind}              full relists, e.g. after 410 Gone (counter)
     k8sgw_watch_last_event_age_seconds{zones, kind}     seconds since the last event of the kind
+    k8sgw_objects_skipped{zones, kind, reason}          objects that claim a name but supply no record
 
 plus the standard ``process_*`` and ``python_*`` families of prometheus_client.
 """
@@ -63,6 +64,9 @@ import dns.rdatatype
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+
+from k8sgw.explain.metric import skipped_family
+from k8sgw.kubeapi.kinds import Kind
 
 # The watcher defines what it reports; a store's observer here implements that protocol.
 from k8sgw.kubeapi.watch import NULL_OBSERVER as NULL_WATCH_OBSERVER
@@ -218,6 +222,9 @@ class StoreMetrics:
 
     def event_seen(self, kind: str) -> None:
         self.last_event[kind] = self.clock()
+
+    def kind_unavailable(self, kind: Kind, problem: str | None) -> None:
+        pass  # the watcher logs it; `k8sgw explain` reports it (k8sgw/explain/observer.py)
 
 
 class CacheSizes(Protocol):
@@ -554,6 +561,7 @@ class Metrics:
                 if kind in t.last_event:
                     age.add_metric([t.zones, kind], max(0.0, now - t.last_event[kind]))
         yield from (objects, version, names, serial, ready, restarts, relists, age)
+        yield skipped_family((t.zones, t.store) for t in self._tracked)  # k8sgw/explain/metric.py
 
 
 class _Collector:
