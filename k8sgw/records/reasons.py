@@ -42,6 +42,7 @@ class Why(enum.Enum):
     SERVICE_ANNOTATION = ("hostname-annotation", True)
     ROUTE_HOSTNAME = ("route-hostname", True)
     DNSENDPOINT_NAME = ("dnsendpoint-dnsname", True)
+    NODE_NAME = ("node-name", True)
     CLAIMED = ("claimed", True)  # a translator that named no rule
     NAMESERVER_HOST = ("nameserver-host", True)  # <apex>.<zone>: the nameserver's own Service
     ZONE_APEX = ("zone-apex", True)  # SOA and NS of the zone
@@ -60,6 +61,7 @@ class Why(enum.Enum):
     NOT_LOAD_BALANCER = ("service-not-load-balancer",)
     NO_READY_ENDPOINTS = ("no-ready-endpoints",)
     EXTERNALNAME_UNUSABLE = ("externalname-unusable",)
+    NO_NODE_ADDRESS = ("no-node-address",)
     INVALID_HOSTNAME = ("invalid-hostname",)
     INVALID_ADDRESS = ("invalid-address",)
     INVALID_RECORD = ("invalid-record",)
@@ -88,6 +90,7 @@ _TEXT = {
     Why.SERVICE_ANNOTATION: "hostname annotation",
     Why.ROUTE_HOSTNAME: "route hostname ∩ listener hostname",
     Why.DNSENDPOINT_NAME: "DNSEndpoint spec.endpoints[].dnsName",
+    Why.NODE_NAME: "Node metadata.name in the zone, its status.addresses of nodeAddressType",
     Why.CLAIMED: "claimed by its translation",
     Why.NAMESERVER_HOST: "nameserver host: the addresses of k8sgw's own Service (externalIPs, else load balancer)",
     Why.ZONE_APEX: "zone apex: SOA and NS, from the Corefile",
@@ -107,6 +110,7 @@ _TEXT = {
     ),
     Why.NO_READY_ENDPOINTS: "resolve-endpoints Service has no ready endpoint address",
     Why.EXTERNALNAME_UNUSABLE: "ExternalName Service without a usable spec.externalName",
+    Why.NO_NODE_ADDRESS: "Node has no usable address of the nodeAddressType answered",
     Why.INVALID_HOSTNAME: "invalid hostname",
     Why.INVALID_ADDRESS: "invalid address",
     Why.INVALID_RECORD: "invalid record",

@@ -70,7 +70,7 @@ from k8sgw.records.hostnames import (
 )
 from k8sgw.records.keys import NameKey
 from k8sgw.records.l4routes import with_annotation_hostnames
-from k8sgw.records.nodes import node_claims
+from k8sgw.records.nodes import node_claims, node_names
 from k8sgw.records.reasons import Note, Notes, Why, host_text, note
 
 __all__ = [
@@ -922,7 +922,10 @@ def _annotated_route_translator(kind: str) -> Translator:
 
 def _node_claims(obj: Node, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
     report = report or Report("Node", obj)
-    return () if ignored(obj) else node_claims(obj, scope, report)
+    if ignored(obj):
+        report.note_all(node_names(obj, scope, _Silent("", obj)), Why.IGNORED_LABEL)
+        return ()
+    return node_claims(obj, scope, report)
 
 
 TRANSLATORS: dict[str, Translator] = {
