@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
+import dns.exception
 import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
+import dns.reversename
 
+from k8sgw.arpa import is_reverse
 from k8sgw.config import Config, GatewayConfig
 from k8sgw.dnsserver.answer import Authority, Block, View, _wildcard_for, answer
 from k8sgw.dnsserver.forward import Forwarder
@@ -194,7 +197,7 @@ def explain_in_views(
             out.not_counting.extend(supplying + not_counting)
         return out
     explainer, records, notes = reads[block]
-    k8s_zone = explainer.settings.scope.zone_of(qname)
+    k8s_zone = explainer.settings.zone_of(qname)  # forward or reverse
     query = dns.message.make_query(qname, qtype)
     reply = answer(query, view)
     out = Explanation(
@@ -217,7 +220,28 @@ def explain_in_views(
     if k8s_zone is not None and records.ready:
         out.chain = _chain(qname, k8s_zone, reply, records, explainer.settings)
     _mentions(out, qname, records, notes, explainer.settings)
+    if k8s_zone is not None and is_reverse(k8s_zone):
+        out.supplying.extend(_ptr_sources(qname, reply, notes))
     return out
+
+
+def _ptr_sources(qname: dns.name.Name, reply: dns.message.Message | Block, notes: NoteSnapshot) -> list[Mention]:
+    """A PTR answer's objects: each PTR target is a forward name with this address, and the
+    objects that supply that name supply the PTR (the reverse index derives it from them)."""
+    if not isinstance(reply, dns.message.Message):
+        return []
+    targets = [r.target.to_text() for rrset in reply.answer if rrset.rdtype == dns.rdatatype.PTR for r in rrset]
+    if not targets:
+        return []
+    try:
+        address = dns.reversename.to_address(qname)
+    except (dns.exception.DNSException, ValueError):
+        address = qname.to_text()
+    supplying, _not_counting = mentions(targets, notes)
+    return [
+        Mention(m.kind, m.namespace, m.name, qname.to_text(), Why.REVERSE_ADDRESS, f"{m.at} has {address} ({_how(m.why, m.detail)})", True)
+        for m in supplying
+    ]
 
 
 def _chain(
@@ -230,7 +254,7 @@ def _chain(
     names = [qname] + [r[0].target for r in rrsets if r.rdtype == dns.rdatatype.CNAME]
     steps = []
     for i, name in enumerate(names):
-        name_zone = settings.scope.zone_of(name)
+        name_zone = settings.zone_of(name)
         if name_zone is None:
             steps.append(Step(name.to_text(), None, "outside the zones: the resolver follows it"))
             break

@@ -43,6 +43,7 @@ class Why(enum.Enum):
     ROUTE_HOSTNAME = ("route-hostname", True)
     DNSENDPOINT_NAME = ("dnsendpoint-dnsname", True)
     NODE_NAME = ("node-name", True)
+    REVERSE_ADDRESS = ("reverse-address", True)  # a PTR: an address of names in the forward zones
     CLAIMED = ("claimed", True)  # a translator that named no rule
     NAMESERVER_HOST = ("nameserver-host", True)  # <apex>.<zone>: the nameserver's own Service
     ZONE_APEX = ("zone-apex", True)  # SOA and NS of the zone
@@ -91,6 +92,7 @@ _TEXT = {
     Why.ROUTE_HOSTNAME: "route hostname ∩ listener hostname",
     Why.DNSENDPOINT_NAME: "DNSEndpoint spec.endpoints[].dnsName",
     Why.NODE_NAME: "Node metadata.name in the zone, its status.addresses of nodeAddressType",
+    Why.REVERSE_ADDRESS: "reverse zone: PTR to the forward names with this address",
     Why.CLAIMED: "claimed by its translation",
     Why.NAMESERVER_HOST: "nameserver host: the addresses of k8sgw's own Service (externalIPs, else load balancer)",
     Why.ZONE_APEX: "zone apex: SOA and NS, from the Corefile",
