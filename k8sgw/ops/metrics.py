@@ -65,7 +65,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
-from k8sgw.explain.metric import skipped_family
+from k8sgw.explain.metric import SkippedSource, skipped_family
 from k8sgw.kubeapi.kinds import Kind
 
 # The watcher defines what it reports; a store's observer here implements that protocol.
@@ -187,16 +187,10 @@ class MapState(Protocol):
     def __len__(self) -> int: ...
 
 
-class ZonesOf(Protocol):
-    @property
-    def zones(self) -> tuple[dns.name.Name, ...]: ...
+class ReportedStore(SkippedSource, Protocol):
+    """What a scrape reads of a store (a RecordStore): its zones, current map and object counts,
+    and its notes (k8sgw_objects_skipped)."""
 
-
-class ReportedStore(Protocol):
-    """What a scrape reads of a store (a RecordStore): its zones, current map and object counts."""
-
-    @property
-    def settings(self) -> ZonesOf: ...
     @property
     def current(self) -> MapState: ...
     def object_count(self, kind: str) -> int: ...
