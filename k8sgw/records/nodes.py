@@ -20,7 +20,7 @@ import dns.rdata
 
 from k8sgw.kubeapi.models import Node
 from k8sgw.records.annotations import annotation_ttl
-from k8sgw.records.hostnames import Rejected, hostname, parse_address
+from k8sgw.records.hostnames import Rejected, hostname, in_each_zone, parse_address
 from k8sgw.records.keys import NameKey
 from k8sgw.records.reasons import Why
 
@@ -70,10 +70,4 @@ def node_names(obj: Node, scope: Scope, report: Report) -> list[dns.name.Name]:
         report.warn("name %r is a wildcard; the Node has no name in DNS", obj.metadata.name)
         report.note(obj.metadata.name, Why.INVALID_HOSTNAME, f"Node name {obj.metadata.name!r} is a wildcard")
         return []
-    names: list[dns.name.Name] = []
-    for zone in scope.zones:
-        try:
-            names.append(relative.concatenate(zone))
-        except dns.name.NameTooLong:
-            report.warn("%s in zone %s is longer than a DNS name can be (255 bytes); skipped", relative, zone)
-    return names
+    return in_each_zone(relative, scope.zones, report)

@@ -64,6 +64,7 @@ from k8sgw.records.hostnames import (
     Rejected,
     address_rdata,
     hostname,
+    in_each_zone,
     parse_address,
     parse_hostname,
     parse_uint16,
@@ -438,17 +439,7 @@ def _default_service_names(obj: Service, scope: Scope, report: Report) -> list[d
         report.warn("name.namespace %r is not two DNS labels; the Service has no default name", ".".join(labels))
         return []
     relative = dns.name.Name([label.encode() for label in labels])
-    return _in_each_zone(relative, scope, report)
-
-
-def _in_each_zone(relative: dns.name.Name, scope: Scope, report: Report) -> list[dns.name.Name]:
-    out = []
-    for zone in scope.zones:
-        try:
-            out.append(relative.concatenate(zone))
-        except dns.name.NameTooLong:
-            report.warn("%s in zone %s is longer than a DNS name can be (255 bytes); skipped", relative, zone)
-    return out
+    return in_each_zone(relative, scope.zones, report)
 
 
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
@@ -481,7 +472,7 @@ def service_names(obj: Service, scope: Scope, report: Report | None = None) -> l
         if scope.zone_of(absolute) is not None:
             candidates = [absolute]
         else:
-            candidates = _in_each_zone(absolute.relativize(dns.name.root), scope, report)
+            candidates = in_each_zone(absolute.relativize(dns.name.root), scope.zones, report)
         for name in candidates:
             names.setdefault(NameKey.of(name), name)
     return list(names.values())

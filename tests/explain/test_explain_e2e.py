@@ -160,6 +160,21 @@ async def run_explain(conf, *args: str) -> dict:
     return json.loads(done.stdout)
 
 
+async def explain_rows(conf, rows: list[Row]) -> dict[Row, dict]:
+    """`k8sgw explain -o json` of each row, four processes at a time."""
+    results: dict[Row, dict] = {}
+
+    async def one(row: Row, limit: trio.CapacityLimiter) -> None:
+        async with limit:
+            results[row] = await run_explain(conf, row.name, row.type)
+
+    async with trio.open_nursery() as n:
+        limit = trio.CapacityLimiter(4)
+        for row in rows:
+            n.start_soon(one, row, limit)
+    return results
+
+
 @pytest.fixture
 async def world(nursery, tmp_path):
     """(the dev cluster, k8sgw's Bound, the Corefile path, the SOA serial) once synced."""
@@ -185,17 +200,8 @@ async def test_every_reason_from_the_cli_and_the_endpoint_matches_the_dns_answer
     cluster, bound, conf, serial = world
     store = bound.stores[0]
     (host, port), = bound.endpoints["/explain"]
-    cli_results: dict[Row, dict] = {}
-
-    async def cli(row: Row, limit: trio.CapacityLimiter) -> None:
-        async with limit:
-            cli_results[row] = await run_explain(conf, row.name, row.type)
-
     with trio.fail_after(60):
-        async with trio.open_nursery() as n:
-            limit = trio.CapacityLimiter(4)
-            for row in [*REASONS, CLI_ONLY]:
-                n.start_soon(cli, row, limit)
+        cli_results = await explain_rows(conf, [*REASONS, CLI_ONLY])
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
             for row in [*REASONS, CLI_ONLY]:
                 reply = await query(bound.udp[0], row.name, row.type)

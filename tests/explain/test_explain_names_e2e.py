@@ -13,7 +13,7 @@ from k8sgw.devapi.store import DevCluster
 from k8sgw.records.reasons import Why
 from k8sgw.records.sources import FROM_TARGET
 from tests.conftest import query, start_k8sgw
-from tests.explain.test_explain_e2e import Row, check, run_explain
+from tests.explain.test_explain_e2e import Row, check, explain_rows, run_explain
 from tests.test_sources_e2e import gateway, ingress, route, service
 
 ZONE = "foo.org"
@@ -109,17 +109,8 @@ async def test_new_kinds_and_ptr_names_are_explained_as_the_server_answers(nurse
         await store.wait_until(lambda m: m.ready)
     serial = (await query(bound.udp[0], f"{ZONE}.", "SOA")).answer[0][0].serial
     (host, port), = bound.endpoints["/explain"]
-    cli: dict[Row, dict] = {}
-
-    async def explain_cli(row: Row, limit: trio.CapacityLimiter) -> None:
-        async with limit:
-            cli[row] = await run_explain(conf, row.name, row.type)
-
     with trio.fail_after(60):
-        async with trio.open_nursery() as n:
-            limit = trio.CapacityLimiter(4)
-            for row in ROWS:
-                n.start_soon(explain_cli, row, limit)
+        cli = await explain_rows(conf, ROWS)
         async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
             for row in ROWS:
                 reply = await query(bound.udp[0], row.name, row.type)
