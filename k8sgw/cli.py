@@ -86,6 +86,11 @@ def _port(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["explain"]:  # a subcommand with its own flags: k8sgw/explain/cli.py
+        from k8sgw.explain.cli import main as explain_main
+
+        return explain_main(argv[1:])
     args = parser().parse_args(argv)
     if args.version:
         print(f"k8sgw-{__version__}")

@@ -26,6 +26,7 @@ from k8sgw.dnsserver.answer import Authority, Block, View
 from k8sgw.dnsserver.cache import ResponseCache
 from k8sgw.dnsserver.forward import Forwarder, LoopDetectedError, LoopDetector
 from k8sgw.dnsserver.sockets import ALL_ADDRESSES
+from k8sgw.explain.observer import AvailabilityObserver
 from k8sgw.kubeapi.client import KubeClient
 from k8sgw.kubeapi.connection import Connection
 from k8sgw.kubeapi.events import KubeEvent
@@ -34,7 +35,7 @@ from k8sgw.kubeapi.kubeconfig import resolve_connection
 from k8sgw.kubeapi.watch import RetryPolicy, Watch, watch_forever
 from k8sgw.memory import after_list
 from k8sgw.ops.endpoints import routes_for
-from k8sgw.ops.http import Route
+from k8sgw.ops.http import QueryRoute, Route
 from k8sgw.ops.metrics import CacheMetrics, Metrics, StoreMetrics, server_label
 from k8sgw.records.store import ClusterEvent, RecordStore, ZoneSettings
 
@@ -64,7 +65,7 @@ class Generation:
     cfg: Config
     stores: tuple[RecordStore, ...]
     views: Mapping[Address, View]
-    ops_routes: Mapping[Address, Mapping[str, Route]]
+    ops_routes: Mapping[Address, Mapping[str, Route | QueryRoute]]
     reported: tuple[StoreMetrics, ...]
     caches: tuple[tuple[Address, CacheMetrics], ...] = ()
     plugins: tuple[tuple[Address, str, str], ...] = ()
@@ -230,7 +231,9 @@ def _start_indexer(
                 nursery.start_soon(_tag, cluster, recv, events_send.clone(), name=f"cluster {cluster}")
             with send:
                 for kind_name in store.kinds:
-                    watcher_observer = observer.for_cluster(cluster) if len(clients) > 1 else observer
+                    per_cluster = observer.for_cluster(cluster) if len(clients) > 1 else observer
+                    # Which kinds the API does not serve or RBAC forbids, kept for /explain.
+                    watcher_observer = AvailabilityObserver(store, per_cluster)
                     watch = Watch(client, KINDS[kind_name], send.clone(), policy=policy, observer=watcher_observer)
                     name = f"watch {kind_name}" + (f" in {cluster}" if cluster else "")
                     nursery.start_soon(partial(watch_forever, watch), name=name)

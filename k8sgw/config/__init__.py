@@ -27,6 +27,7 @@ from k8sgw.config.models import (
 )
 from k8sgw.config.parser import parse_tokens as _parse_tokens
 from k8sgw.errors import ConfigError
+from k8sgw.explain import directive as _explain  # noqa: F401  (the `explain` directive)
 
 SUPPORTED_DIRECTIVES: tuple[str, ...] = _supported_directives()
 

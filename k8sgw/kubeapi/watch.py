@@ -88,6 +88,10 @@ class WatchObserver(Protocol):
     def relisted(self, kind: str) -> None:
         """A full list is being made again after the first one (410 Gone, a garbled stream, ...)."""
 
+    def kind_unavailable(self, kind: Kind, problem: str | None) -> None:
+        """"absent": the API serves none of the kind's versions; "forbidden": RBAC forbids listing
+        it (at this version); None: it lists again."""
+
 
 class _NullObserver:
     def event_seen(self, kind: str) -> None:
@@ -97,6 +101,9 @@ class _NullObserver:
         pass
 
     def relisted(self, kind: str) -> None:
+        pass
+
+    def kind_unavailable(self, kind: Kind, problem: str | None) -> None:
         pass
 
 
@@ -614,7 +621,7 @@ async def watch_forever(watch: Watch, *, task_status: trio.TaskStatus[None] = tr
     """
     state = WatchState()
     failures = 0
-    kind, events_send, policy = watch.kind, watch.events, watch.policy
+    kind, events_send, policy, observer = watch.kind, watch.events, watch.policy, watch.observer
     versions = kind.versions
     version_index = 0
     absent = forbidden = False
@@ -646,6 +653,7 @@ async def watch_forever(watch: Watch, *, task_status: trio.TaskStatus[None] = tr
                     kind.name, kind.resource, served, policy.absent_recheck_interval,
                 )
                 absent = True
+                observer.kind_unavailable(kind, "absent")
                 await events_send.send(Synced(kind.name, ()))
                 state.synced_once = True
             await trio.sleep(policy.absent_recheck_interval)
@@ -661,6 +669,7 @@ async def watch_forever(watch: Watch, *, task_status: trio.TaskStatus[None] = tr
                     rbac_rule(current), policy.forbidden_recheck_interval,
                 )
                 forbidden = True
+                observer.kind_unavailable(current, "forbidden")
                 if not state.synced_once:
                     await events_send.send(Synced(kind.name, ()))
                     state.synced_once = True
@@ -677,6 +686,8 @@ async def watch_forever(watch: Watch, *, task_status: trio.TaskStatus[None] = tr
         finally:
             # Only a list that got through ends "absent"/"forbidden" (then the next 404/403 logs again).
             if state.healthy_since is not None:
+                if absent or forbidden:
+                    observer.kind_unavailable(kind, None)
                 absent = forbidden = False
         now = trio.current_time()
         if state.healthy_since is not None and now - state.healthy_since >= policy.reset_after:

@@ -14,8 +14,10 @@ from typing import NoReturn
 import trio
 
 from k8sgw.config import Config
-from k8sgw.ops.http import Route, serve_ops
+from k8sgw.explain.routes import explain_endpoints
+from k8sgw.ops.http import QueryRoute, Route, serve_ops
 from k8sgw.ops.metrics import CONTENT_TYPE, Metrics, ReportedStore
+from k8sgw.records.store import RecordStore
 
 __all__ = [
     "HEALTH_PATH",
@@ -88,17 +90,25 @@ def endpoints_for(cfg: Config) -> dict[tuple[str, int], tuple[str, ...]]:
 def routes_for(
     cfg: Config,
     *,
-    stores: Sequence[ReportedStore],
+    stores: Sequence[RecordStore],
     metrics: Metrics | None,
     draining: Callable[[], bool] = lambda: False,
-) -> dict[tuple[str, int], dict[str, Route]]:
+) -> dict[tuple[str, int], dict[str, Route | QueryRoute]]:
     """(host, port) → path → route, for every ops endpoint the Corefile asks for.
 
     Raises:
         ValueError: ``prometheus`` is configured but no ``metrics`` was given.
     """
+    stores = tuple(stores)
     plan = endpoints_for(cfg)
-    routes: dict[str, Route] = {HEALTH_PATH: health_route(), READY_PATH: ready_route(tuple(stores), draining=draining)}
+    routes: dict[str, Route | QueryRoute] = {
+        HEALTH_PATH: health_route(), READY_PATH: ready_route(stores, draining=draining)
+    }
+    # `explain` (k8sgw/explain/): its own directive, addresses and paths.
+    explain_plan, explain_routes = explain_endpoints(cfg, stores)
+    for address, paths in explain_plan.items():
+        plan[address] = plan.get(address, ()) + paths
+    routes.update(explain_routes)
     if any(METRICS_PATH in paths for paths in plan.values()):
         if metrics is None:
             raise ValueError("the prometheus directive needs a Metrics instance")
@@ -122,7 +132,7 @@ def metrics_enabled(cfg: Config) -> bool:
 async def serve_endpoints(
     cfg: Config,
     *,
-    stores: Iterable[ReportedStore],
+    stores: Iterable[RecordStore],
     metrics: Metrics | None = None,
     draining: Callable[[], bool] = lambda: False,
     task_status: trio.TaskStatus[Mapping[str, tuple[tuple[str, int], ...]]] = trio.TASK_STATUS_IGNORED,

@@ -15,8 +15,10 @@ import errno
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import NoReturn
+from urllib.parse import parse_qsl
 
 import h11
 import trio
@@ -25,6 +27,7 @@ __all__ = [
     "MAX_CONNECTIONS",
     "READ_TIMEOUT",
     "ListenError",
+    "QueryRoute",
     "Route",
     "RouteTable",
     "open_ops_listeners",
@@ -36,6 +39,14 @@ logger = logging.getLogger(__name__)
 
 Route = Callable[[], tuple[int, str, bytes]]
 """Called per request: returns (HTTP status, Content-Type, body)."""
+
+
+@dataclass(frozen=True)
+class QueryRoute:
+    """A route that reads the query string: `handle` gets its parameters (the last of a repeated one)."""
+
+    handle: Callable[[dict[str, str]], tuple[int, str, bytes]]
+
 
 READ_TIMEOUT = 10.0
 """Seconds a connection may take to send a request (and may sit idle between keep-alive requests);
@@ -65,14 +76,14 @@ def listen_error(exc: OSError, proto: str, host: str | None, port: int) -> Liste
     return ListenError(exc.errno or 0, f"listen {proto} {shown}:{port}: {reason}")
 
 
-class RouteTable(Mapping[str, Route]):
+class RouteTable(Mapping[str, Route | QueryRoute]):
     """The routes one listener serves, looked up per request, so a reload swaps them in one
     assignment while connections stay open."""
 
-    def __init__(self, routes: Mapping[str, Route] | None = None) -> None:
-        self.routes: Mapping[str, Route] = routes or {}
+    def __init__(self, routes: Mapping[str, Route | QueryRoute] | None = None) -> None:
+        self.routes: Mapping[str, Route | QueryRoute] = routes or {}
 
-    def __getitem__(self, path: str) -> Route:
+    def __getitem__(self, path: str) -> Route | QueryRoute:
         return self.routes[path]
 
     def __iter__(self) -> Iterator[str]:
@@ -96,7 +107,7 @@ async def open_ops_listeners(host: str | None, port: int) -> list[trio.SocketLis
 
 async def serve_ops_listeners(
     listeners: list[trio.SocketListener],
-    routes: Mapping[str, Route],
+    routes: Mapping[str, Route | QueryRoute],
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
@@ -110,7 +121,7 @@ async def serve_ops_listeners(
 async def serve_ops(
     host: str | None,
     port: int,
-    routes: Mapping[str, Route],
+    routes: Mapping[str, Route | QueryRoute],
     *,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
@@ -119,7 +130,7 @@ async def serve_ops(
     Args:
         host: IP address or host name; ``""`` or None = every address (IPv4 and IPv6).
         port: 0 = any free port (with one host; every address may get one port per family).
-        routes: exact paths (``"/health"``); the query string is ignored.
+        routes: exact paths (``"/health"``); the query string is ignored, except by a QueryRoute.
 
     Calls ``task_status.started((host, port))`` with the first bound address once listening.
     Never returns unless cancelled.
@@ -135,7 +146,7 @@ async def serve_ops(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _handle(stream: trio.SocketStream, *, routes: Mapping[str, Route], limiter: trio.CapacityLimiter) -> None:
+async def _handle(stream: trio.SocketStream, *, routes: Mapping[str, Route | QueryRoute], limiter: trio.CapacityLimiter) -> None:
     """One connection; catches its own errors (a raising handler would stop serve_listeners)."""
     try:
         limiter.acquire_nowait()
@@ -159,7 +170,7 @@ async def _close(stream: trio.SocketStream) -> None:
         await stream.aclose()
 
 
-async def _serve_connection(stream: trio.SocketStream, routes: Mapping[str, Route]) -> None:
+async def _serve_connection(stream: trio.SocketStream, routes: Mapping[str, Route | QueryRoute]) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_REQUEST_BYTES)
     while True:
         try:
@@ -197,14 +208,17 @@ async def _next_event(stream: trio.SocketStream, conn: h11.Connection):
             return event
 
 
-def _respond(request: h11.Request, routes: Mapping[str, Route]) -> tuple[int, str, bytes]:
+def _respond(request: h11.Request, routes: Mapping[str, Route | QueryRoute]) -> tuple[int, str, bytes]:
     if request.method not in (b"GET", b"HEAD"):
         return 405, _TEXT, b"Method Not Allowed\n"
-    path = request.target.split(b"?", 1)[0].decode("ascii", "replace")
+    target, _, query = request.target.partition(b"?")
+    path = target.decode("ascii", "replace")
     route = routes.get(path)
     if route is None:
         return 404, _TEXT, b"404 page not found\n"
     try:
+        if isinstance(route, QueryRoute):
+            return route.handle(dict(parse_qsl(query.decode("ascii", "replace"))))
         return route()
     except Exception:
         logger.exception("ops endpoint %s failed", path)

@@ -45,6 +45,7 @@ k8sgw's own, one series per k8s_gateway block (``zones``: its zones, space-separ
     k8sgw_watch_last_event_age_seconds{zones, kind}     seconds since the last event of the kind
     k8sgw_cluster_ready{zones, cluster}                 1 once that cluster listed every kind (several clusters)
     k8sgw_cluster_last_event_age_seconds{zones, cluster} seconds since that cluster's last watch event
+    k8sgw_objects_skipped{zones, kind, reason}          objects that claim a name but supply no record
 
 plus the standard ``process_*`` and ``python_*`` families of prometheus_client.
 """
@@ -65,6 +66,9 @@ import dns.rdatatype
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+
+from k8sgw.explain.metric import SkippedSource, skipped_family
+from k8sgw.kubeapi.kinds import Kind
 
 # The watcher defines what it reports; a store's observer here implements that protocol.
 from k8sgw.kubeapi.watch import NULL_OBSERVER as NULL_WATCH_OBSERVER
@@ -185,16 +189,10 @@ class MapState(Protocol):
     def __len__(self) -> int: ...
 
 
-class ZonesOf(Protocol):
-    @property
-    def zones(self) -> tuple[dns.name.Name, ...]: ...
+class ReportedStore(SkippedSource, Protocol):
+    """What a scrape reads of a store (a RecordStore): its zones, current map and object counts,
+    and its notes (k8sgw_objects_skipped)."""
 
-
-class ReportedStore(Protocol):
-    """What a scrape reads of a store (a RecordStore): its zones, current map and object counts."""
-
-    @property
-    def settings(self) -> ZonesOf: ...
     @property
     def current(self) -> MapState: ...
     def object_count(self, kind: str) -> int: ...
@@ -225,6 +223,9 @@ class StoreMetrics:
     def event_seen(self, kind: str) -> None:
         self.last_event[kind] = self.clock()
 
+    def kind_unavailable(self, kind: Kind, problem: str | None) -> None:
+        pass  # the watcher logs it; `k8sgw explain` reports it (k8sgw/explain/observer.py)
+
     def for_cluster(self, cluster: str) -> WatchObserver:
         """The observer of one cluster's watchers, when a store merges several: it also keeps
         when that cluster last sent anything (k8sgw_cluster_last_event_age_seconds)."""
@@ -245,6 +246,9 @@ class _ClusterObserver:
     def event_seen(self, kind: str) -> None:
         self.store.event_seen(kind)
         self.store.cluster_last_event[self.cluster] = self.store.clock()
+
+    def kind_unavailable(self, kind: Kind, problem: str | None) -> None:
+        self.store.kind_unavailable(kind, problem)
 
 
 class CacheSizes(Protocol):
@@ -594,6 +598,7 @@ class Metrics:
                 if kind in t.last_event:
                     age.add_metric([t.zones, kind], max(0.0, now - t.last_event[kind]))
         yield from (objects, version, names, serial, ready, restarts, relists, age, cluster_ready, cluster_age)
+        yield skipped_family((t.zones, t.store) for t in self._tracked)  # k8sgw/explain/metric.py
 
 
 class _Collector:

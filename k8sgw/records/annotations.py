@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Protocol
 
 import dns.rdata
 import dns.rdataclass
@@ -27,7 +26,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.CNAME
 
 from k8sgw.kubeapi.models import KubeObject, Service
-from k8sgw.records.hostnames import Rejected, hostname, parse_address
+from k8sgw.records.hostnames import Rejected, Warner, hostname, parse_address
 
 __all__ = [
     "HOSTNAME_ANNOTATIONS",
@@ -45,12 +44,6 @@ HOSTNAME_ANNOTATIONS = ("coredns.io/hostname", "external-dns.alpha.kubernetes.io
 TARGET_ANNOTATION = "external-dns.alpha.kubernetes.io/target"
 TTL_ANNOTATION = "external-dns.alpha.kubernetes.io/ttl"
 TTL_MAX = 3600  # the bound of k8s_gateway's `ttl` option
-
-
-class Warner(Protocol):
-    """Where translation warnings go (sources.Report): each line names the object."""
-
-    def warn(self, message: str, *args: object) -> None: ...
 
 
 def annotation_targets(obj: KubeObject, report: Warner) -> list[dns.rdata.Rdata]:

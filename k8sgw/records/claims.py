@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import dns.rdata
 import dns.rdatatype
@@ -19,7 +19,7 @@ from k8sgw.records.keys import NameKey
 from k8sgw.records.settings import ObjectKey
 from k8sgw.records.sources import PRECEDENCE, RRSET_BYTES_MAX, Claim, record_bytes
 
-__all__ = ["ClaimIndex", "RRsets", "TTLs"]
+__all__ = ["ClaimIndex", "RRsets", "TTLs", "owner_kind"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +73,19 @@ class ClaimIndex:
         by_kind = self._votes.get(name)
         if by_kind is None:
             return {}, {}
-        for kind in PRECEDENCE:
-            votes = by_kind.get(kind)
-            if votes:
-                return _rrsets_from_votes(name, kind, votes)
+        kind = owner_kind(k for k, votes in by_kind.items() if votes)
+        if kind is not None:
+            return _rrsets_from_votes(name, kind, by_kind[kind])
         del self._votes[name]  # nobody claims it any more
         return {}, {}
+
+
+def owner_kind(kinds: Iterable[str]) -> str | None:
+    """Of the kinds with records at one name, the one that owns it: the first in PRECEDENCE.
+
+    The one rule of ownership, read by the indexer and by `k8sgw explain` alike."""
+    present = set(kinds)
+    return next((k for k in PRECEDENCE if k in present), None)
 
 
 def _rrsets_from_votes(name: NameKey, kind: str, votes: Counter[_Vote]) -> tuple[RRsets, TTLs]:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
 
 import dns.exception
 import dns.name
@@ -30,11 +32,17 @@ import dns.rdatatype
 import dns.rdtypes.IN.A
 import dns.rdtypes.IN.AAAA
 
+if TYPE_CHECKING:
+    from k8sgw.records.keys import NameKey
+    from k8sgw.records.reasons import Why
+
 __all__ = [
     "MAX_NAME_TEXT",
     "Rejected",
     "address_rdata",
+    "Warner",
     "hostname",
+    "in_each_zone",
     "parse_address",
     "parse_hostname",
     "parse_uint16",
@@ -46,6 +54,16 @@ MAX_NAME_TEXT = 253  # characters of a name without its trailing dot (255 octets
 _RFC1123_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
 _TARGET_LABEL = re.compile(r"[a-z0-9_](?:[-a-z0-9_]*[a-z0-9_])?")
 _UINT = re.compile(r"[0-9]{1,5}")
+
+
+class Warner(Protocol):
+    """Where translation warnings go (sources.Report): each line names the object. It also keeps
+    why each mentioned name answers or not (`note`, for explain) and the values warned about
+    (`reject`, for the note that says why nothing answers)."""
+
+    def warn(self, message: str, *args: object) -> None: ...
+    def note(self, name: dns.name.Name | NameKey | str, why: Why, detail: str | None = None) -> None: ...
+    def reject(self, text: str) -> None: ...
 
 
 class Rejected(ValueError):
@@ -183,3 +201,14 @@ def parse_uint16(text: str, what: str) -> int:
     if not _UINT.fullmatch(text) or int(text) > 65535:
         raise Rejected(f"{what} {text!r} is not a number from 0 to 65535")
     return int(text)
+
+
+def in_each_zone(relative: dns.name.Name, zones: Iterable[dns.name.Name], report: Warner) -> list[dns.name.Name]:
+    """`relative` under each zone; one that would be longer than a DNS name is warned about and left out."""
+    out = []
+    for zone in zones:
+        try:
+            out.append(relative.concatenate(zone))
+        except dns.name.NameTooLong:
+            report.warn("%s in zone %s is longer than a DNS name can be (255 bytes); skipped", relative, zone)
+    return out

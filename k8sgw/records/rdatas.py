@@ -18,6 +18,7 @@ from k8sgw.kubeapi.models import LoadBalancerStatus, Service
 from k8sgw.records.annotations import Warner
 from k8sgw.records.hostnames import Rejected, hostname, parse_address
 from k8sgw.records.keys import NameKey
+from k8sgw.records.reasons import Why
 
 if TYPE_CHECKING:  # sources.py imports this module
     from k8sgw.records.sources import Claim, Scope
@@ -37,13 +38,17 @@ __all__ = [
 
 def host_in_zones(text: str, scope: Scope, what: str, report: Warner) -> dns.name.Name | None:
     """hostname_in_zones, warning about a host that is not a host name (one outside every zone is
-    another instance's business, not an error)."""
+    another instance's business, not an error); either way the reason is noted for explain."""
     try:
         name = hostname(text)
     except Rejected as why:
         report.warn("%s %r %s; skipped", what, text, why)
+        report.note(text, Why.INVALID_HOSTNAME, f"{what} {text.strip()!r} {why}")
         return None
-    return name if scope.zone_of(name) is not None else None
+    if scope.zone_of(name) is None:
+        report.note(name, Why.OUTSIDE_ZONES)
+        return None
+    return name
 
 
 def cname(target: dns.name.Name) -> dns.rdata.Rdata:
@@ -72,6 +77,7 @@ def addresses(values: Iterable[str | None], what: str, report: Warner) -> list[d
             out.append(parse_address(value))
         except Rejected as why:
             report.warn("%s %r %s; ignored", what, value, why)
+            report.reject(f"{what} {value!r} {why}")
     return unique(out)
 
 
@@ -84,6 +90,7 @@ def hostnames(values: Iterable[str | None], what: str, report: Warner) -> list[d
             out.append(cname(hostname(value)))
         except Rejected as why:
             report.warn("%s %r %s; ignored", what, value, why)
+            report.reject(f"{what} {value!r} {why}")
     return unique(out)
 
 
@@ -106,11 +113,20 @@ def load_balancer(lb: LoadBalancerStatus, report: Warner) -> list[dns.rdata.Rdat
 
 
 def claims(
-    names: Iterable[dns.name.Name], rdatas: Sequence[dns.rdata.Rdata], ttl: int | None = None
+    names: Iterable[dns.name.Name],
+    rdatas: Sequence[dns.rdata.Rdata],
+    ttl: int | None = None,
+    *,
+    report: Warner | None = None,
+    why: Why = Why.CLAIMED,
+    detail: str | None = None,
 ) -> tuple[Claim, ...]:
     """Every name × every rdata; rdatas are already without repeats, so only names are deduplicated
-    (by key: no rdata hashing)."""
+    (by key: no rdata hashing). With a report, each name is noted as supplied through `why`."""
     keys = dict.fromkeys(NameKey.of(name) for name in names)
+    if report is not None and rdatas:
+        for key in keys:
+            report.note(key, why, detail)  # the claims' own key: notes add no names to memory
     return tuple((key, rdata, ttl) for key in keys for rdata in rdatas)
 
 

@@ -29,6 +29,7 @@ import re
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 import dns.exception
@@ -58,6 +59,7 @@ from k8sgw.kubeapi.models import (
 from k8sgw.labels import LabelSelector, parse_label_selector
 from k8sgw.records.annotations import (
     HOSTNAME_ANNOTATIONS,
+    TARGET_ANNOTATION,
     annotation_targets,
     annotation_ttl,
     externalname_rdatas,
@@ -66,6 +68,7 @@ from k8sgw.records.hostnames import (
     Rejected,
     address_rdata,
     hostname,
+    in_each_zone,
     parse_address,
     parse_hostname,
     parse_uint16,
@@ -73,7 +76,7 @@ from k8sgw.records.hostnames import (
 from k8sgw.records.istio import istio_gateway_claims, virtualservice_claims
 from k8sgw.records.keys import NameKey
 from k8sgw.records.l4routes import with_annotation_hostnames
-from k8sgw.records.nodes import node_claims
+from k8sgw.records.nodes import node_claims, node_names
 from k8sgw.records.rdatas import addresses as _addresses
 from k8sgw.records.rdatas import claims as _claims
 from k8sgw.records.rdatas import cname as _cname
@@ -81,6 +84,7 @@ from k8sgw.records.rdatas import host_in_zones as _host_in_zones
 from k8sgw.records.rdatas import load_balancer as _load_balancer
 from k8sgw.records.rdatas import prefer_addresses as _prefer_addresses
 from k8sgw.records.rdatas import unique as _unique
+from k8sgw.records.reasons import Note, Notes, Why, host_text, note
 from k8sgw.records.traefik import traefik_claims
 
 __all__ = [
@@ -116,6 +120,7 @@ __all__ = [
     "service_names",
     "slice_service_key",
     "translate",
+    "translate_noted",
     "translation_size",
 ]
 
@@ -151,7 +156,7 @@ LogLine = tuple[str, tuple[object, ...]]
 
 
 class Report:
-    """The warnings of one object's translation, each naming kind/namespace/name.
+    """The warnings and notes of one object's translation, each warning naming kind/namespace/name.
 
     At most ten lines per translation, then one line with the count of the rest: an object with
     10,000 bad addresses must not write 10,000 lines at every change. With `held`, lines are
@@ -163,11 +168,31 @@ class Report:
         self.prefix = f"{kind} {obj.metadata.namespace}/{obj.metadata.name}"
         self.count = 0
         self._held = held
+        self.notes: list[Note] = []
+        self.rejected: list[str] = []  # the values warned about since the last `take_rejected`
 
     def warn(self, message: str, *args: object) -> None:
         self.count += 1
         if self.count <= _WARNINGS_PER_OBJECT:
             self._log("%s: " + message, (self.prefix, *args))
+
+    def note(self, name: dns.name.Name | NameKey | str, why: Why, detail: str | None = None) -> None:
+        """Keep why `name` answers from this object, or why it does not (see reasons.py)."""
+        self.notes.append(note(name, why, detail))
+
+    def note_all(self, names: Iterable[dns.name.Name | NameKey | str], why: Why, detail: str | None = None) -> None:
+        for name in names:
+            self.note(name, why, detail)
+
+    def reject(self, text: str) -> None:
+        """Remember a value that was warned about, for the note that says why nothing answers."""
+        if len(self.rejected) < 3:
+            self.rejected.append(text)
+
+    def take_rejected(self) -> str | None:
+        text = "; ".join(self.rejected) or None
+        self.rejected = []
+        return text
 
     def close(self) -> None:
         if self.count > _WARNINGS_PER_OBJECT:
@@ -185,6 +210,23 @@ def log_held(lines: Iterable[LogLine]) -> None:
     """Log what a Report held (on the event loop's thread)."""
     for message, args in lines:
         logger.warning(message, *args)
+
+
+class _Silent(Report):
+    """The report of an object k8sgw acts as if it did not exist (ignored, filtered): the names it
+    mentions are read to be noted, without warnings about them."""
+
+    def warn(self, message: str, *args: object) -> None:
+        pass
+
+    def note(self, name: dns.name.Name | NameKey | str, why: Why, detail: str | None = None) -> None:
+        pass
+
+
+def _why_nothing(report: Report, default: Why) -> tuple[Why, str | None]:
+    """`default`, or INVALID_ADDRESS when what the object reported was warned about as invalid."""
+    rejected = report.take_rejected()
+    return (Why.INVALID_ADDRESS, rejected) if rejected else (default, None)
 
 
 # --- scope ------------------------------------------------------------------------------------
@@ -276,20 +318,23 @@ def hostname_in_zones(text: str, scope: Scope) -> dns.name.Name | None:
     return name if name is not None and scope.zone_of(name) is not None else None
 
 
+FROM_TARGET = f"records from {TARGET_ANNOTATION}"
+"""The detail of a supplying note whose records are external-dns's target annotation's."""
 
 
+def _targets_or(
+    obj: KubeObject, report: Report, own: Callable[[], list[dns.rdata.Rdata]]
+) -> tuple[list[dns.rdata.Rdata], str | None]:
+    """The object's target annotation, else its `own` addresses; with FROM_TARGET when the
+    annotation supplied them (for the supplying note)."""
+    if targets := annotation_targets(obj, report):
+        return targets, FROM_TARGET
+    return own(), None
 
 
-
-
-
-
-
-
-
-
-
-
+def _quiet_names(obj: KubeObject, names: Callable[[Report], Iterable[dns.name.Name | str]]) -> list[dns.name.Name | str]:
+    """The names an object mentions, read without warnings (for an object k8sgw acts as if absent)."""
+    return list(names(_Silent("", obj)))
 
 
 # --- Ingress ----------------------------------------------------------------------------------
@@ -298,15 +343,25 @@ def hostname_in_zones(text: str, scope: Scope) -> dns.name.Name | None:
 def ingress_claims(obj: Ingress, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
     """Every spec.rules[].host inside a zone → the load balancer IPs (or hostname, as CNAME)."""
     report = report or Report("Ingress", obj)
+
+    def hosts(r: Report) -> list[dns.name.Name]:
+        return [n for rule in obj.spec.rules if rule.host and (n := _host_in_zones(rule.host, scope, "host", r))]
+
     if ignored(obj):
+        report.note_all(_quiet_names(obj, hosts), Why.IGNORED_LABEL)
         return ()
     if scope.ingress_classes and obj.spec.ingress_class_name not in scope.ingress_classes:
+        wanted = ", ".join(sorted(scope.ingress_classes))
+        detail = f"ingressClassName {obj.spec.ingress_class_name!r}, not one of {wanted}"
+        report.note_all(_quiet_names(obj, hosts), Why.FILTERED_INGRESS_CLASS, detail)
         return ()
-    names = [n for rule in obj.spec.rules if rule.host and (n := _host_in_zones(rule.host, scope, "host", report))]
+    names = hosts(report)
     if not names:
         return ()
-    rdatas = annotation_targets(obj, report) or _load_balancer(obj.status.load_balancer, report)
-    return _claims(names, rdatas, annotation_ttl(obj, report))
+    rdatas, source = _targets_or(obj, report, lambda: _load_balancer(obj.status.load_balancer, report))
+    if not rdatas:
+        report.note_all(names, *_why_nothing(report, Why.NO_LOAD_BALANCER_ADDRESS))
+    return _claims(names, rdatas, annotation_ttl(obj, report), report=report, why=Why.INGRESS_HOST, detail=source)
 
 
 # --- Service ----------------------------------------------------------------------------------
@@ -319,17 +374,7 @@ def _default_service_names(obj: Service, scope: Scope, report: Report) -> list[d
         report.warn("name.namespace %r is not two DNS labels; the Service has no default name", ".".join(labels))
         return []
     relative = dns.name.Name([label.encode() for label in labels])
-    return _in_each_zone(relative, scope, report)
-
-
-def _in_each_zone(relative: dns.name.Name, scope: Scope, report: Report) -> list[dns.name.Name]:
-    out = []
-    for zone in scope.zones:
-        try:
-            out.append(relative.concatenate(zone))
-        except dns.name.NameTooLong:
-            report.warn("%s in zone %s is longer than a DNS name can be (255 bytes); skipped", relative, zone)
-    return out
+    return in_each_zone(relative, scope.zones, report)
 
 
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
@@ -357,11 +402,12 @@ def service_names(obj: Service, scope: Scope, report: Report | None = None) -> l
             absolute = hostname(entry)
         except Rejected as why:
             report.warn("hostname %r %s; ignored", entry.strip(), why)
+            report.note(entry, Why.INVALID_HOSTNAME, f"hostname annotation entry {entry.strip()!r} {why}")
             continue
         if scope.zone_of(absolute) is not None:
             candidates = [absolute]
         else:
-            candidates = _in_each_zone(absolute.relativize(dns.name.root), scope, report)
+            candidates = in_each_zone(absolute.relativize(dns.name.root), scope.zones, report)
         for name in candidates:
             names.setdefault(NameKey.of(name), name)
     return list(names.values())
@@ -398,25 +444,49 @@ def service_claims(obj: Service, scope: Scope, related: Related = NO_RELATED, re
     Services that match none of `scope.service_selectors` (when there are any) claim nothing.
     """
     report = report or Report("Service", obj)
+    annotation = _hostname_annotation(obj)
+    answering = obj.spec.type in ("LoadBalancer", "ExternalName") or TARGET_ANNOTATION in obj.metadata.annotations
+    if not (annotation or answering or wants_endpoints(obj)):
+        return ()  # names nothing: no note, or every ClusterIP Service would have one
+
+    def names(r: Report) -> list[dns.name.Name]:
+        return service_names(obj, scope, r)
+
     if ignored(obj):
+        report.note_all(_quiet_names(obj, names), Why.IGNORED_LABEL)
         return ()
     if scope.service_selectors and not any(s.matches(obj.metadata.labels) for s in scope.service_selectors):
+        labels = ",".join(f"{k}={v}" for k, v in sorted(obj.metadata.labels.items())) or "none"
+        report.note_all(_quiet_names(obj, names), Why.FILTERED_SERVICE_LABELS, f"labels {_short(labels)}")
         return ()
+    nothing, source = Why.NO_LOAD_BALANCER_ADDRESS, None
     if targets := annotation_targets(obj, report):
-        rdatas = targets  # external-dns's target annotation replaces whatever the Service has
+        rdatas, source = targets, FROM_TARGET  # external-dns's target annotation replaces whatever the Service has
     elif wants_endpoints(obj):
-        rdatas = _ready_endpoint_addresses(related.endpoint_slices(obj.key), report)
+        rdatas, nothing = _ready_endpoint_addresses(related.endpoint_slices(obj.key), report), Why.NO_READY_ENDPOINTS
     elif obj.spec.type == "ExternalName":
-        rdatas = externalname_rdatas(obj, report)
+        rdatas, source = externalname_rdatas(obj, report), "ExternalName: spec.externalName (or its externalIPs)"
+        nothing = Why.EXTERNALNAME_UNUSABLE
     elif obj.spec.type != "LoadBalancer":
+        report.note_all(_quiet_names(obj, names), Why.NOT_LOAD_BALANCER, f"type {obj.spec.type or 'ClusterIP'}")
         return ()
     elif obj.spec.external_ips:
         rdatas = _addresses(obj.spec.external_ips, "externalIP", report)
     else:
         rdatas = _load_balancer(obj.status.load_balancer, report)
+    found = names(report)
     if not rdatas:
+        report.note_all(found, *_why_nothing(report, nothing))
         return ()
-    return _claims(service_names(obj, scope, report), rdatas, annotation_ttl(obj, report))
+    why = Why.SERVICE_ANNOTATION if annotation else Why.SERVICE_DEFAULT_NAME
+    detail = "; ".join(d for d in (annotation, source) if d) or None
+    return _claims(found, rdatas, annotation_ttl(obj, report), report=report, why=why, detail=detail)
+
+
+def _hostname_annotation(obj: Service) -> str | None:
+    """The hostname annotation a Service's names come from, if any."""
+    annotations = obj.metadata.annotations
+    return next((a for a in HOSTNAME_ANNOTATIONS if annotations.get(a, "").strip()), None)
 
 
 def slice_service_key(obj: EndpointSlice) -> ObjectKey | None:
@@ -516,6 +586,7 @@ def _gateway_rdatas(gw: Gateway, report: Report) -> list[dns.rdata.Rdata]:
             report.warn(
                 "parent Gateway %s/%s: address %r (%s) %s; ignored", *gw.key, value, address.type or "IPAddress", why
             )
+            report.reject(f"address {value!r} {why}")
             continue
         out.append(rdata)
     return _unique(out)
@@ -548,18 +619,10 @@ def route_claims(
     """
     report = report or Report(kind, obj)
     if ignored(obj):
+        report.note_all(_quiet_names(obj, lambda r: _route_hostnames(obj, scope, r)[1]), Why.IGNORED_LABEL)
         return ()
-    per_name: dict[NameKey, tuple[dns.name.Name, dict[dns.rdata.Rdata, None]]] = {}
-    hostnames = []
-    for text in _within_limit(obj.spec.hostnames, "spec.hostnames", report):
-        if not text.strip():
-            continue
-        try:
-            hostname(text)
-        except Rejected as why:
-            report.warn("hostname %r %s; skipped", text, why)
-            continue
-        hostnames.append(text.strip().rstrip(".").lower())
+    per_name: dict[NameKey, tuple[dns.name.Name, dict[dns.rdata.Rdata, None], str]] = {}
+    hostnames, mentioned = _route_hostnames(obj, scope, report)
     if obj.spec.hostnames and not hostnames:
         return ()  # every hostname was bad: the listeners' would be a name nobody asked for
     parsed: dict[str, dns.name.Name | None] = {}  # intersections repeat across parents
@@ -568,39 +631,92 @@ def route_claims(
         if gw_key is None:
             continue
         gw = related.gateways.get(gw_key)
+        parent = f"Gateway {gw_key[0]}/{gw_key[1]}"
         if gw is None or ignored(gw):
+            detail = f"{parent} not found" if gw is None else f"{parent} carries {IGNORE_LABEL}"
+            report.note_all(mentioned, Why.GATEWAY_MISSING, detail)
             continue
+        # A route without hostnames mentions its listeners' (when it names no hostnames, the
+        # listeners' hostnames are what it would answer).
+        own = gw.spec.listeners[: _GATEWAY_API_MAX_ITEMS["spec.listeners"]]
+        named = mentioned if hostnames else [n for lst in own if lst.hostname and (n := hostname_in_zones(lst.hostname, scope))]
         if scope.gateway_classes and gw.spec.gateway_class_name not in scope.gateway_classes:
+            wanted = ", ".join(sorted(scope.gateway_classes))
+            detail = f"{parent} has gatewayClassName {gw.spec.gateway_class_name!r}, not one of {wanted}"
+            report.note_all(named, Why.FILTERED_GATEWAY_CLASS, detail)
             continue
         if not _accepted(obj, ref):
+            report.note_all(named, Why.ROUTE_NOT_ACCEPTED, f"{parent}{_section(ref)} has not accepted it")
             continue
         listeners = _within_limit(gw.spec.listeners, f"parent Gateway {gw_key[0]}/{gw_key[1]} spec.listeners", report)
         if ref.section_name:
             listeners = tuple(lst for lst in listeners if lst.name == ref.section_name)
+            if not listeners:
+                known = ", ".join(lst.name for lst in gw.spec.listeners) or "none"
+                detail = f"sectionName {ref.section_name!r} is not a listener of {parent} (listeners: {known})"
+                report.note_all(named, Why.SECTION_NAME_MISMATCH, detail)
+                continue
         elif not listeners:
             listeners = (None,)  # a Gateway that lists no listeners: as one without hostname
-        names: list[str] = []
+        names: list[tuple[str, str]] = []  # (name, through which listener)
         for listener in listeners:
             listener_host = listener.hostname.strip().rstrip(".").lower() if listener and listener.hostname else None
+            through = f"listener {listener.name if listener else '(none)'} ({listener_host or 'any host'}) of {parent}"
             if not hostnames:
                 if listener_host:
-                    names.append(listener_host)
+                    names.append((listener_host, through))
                 continue
-            names.extend(n for h in hostnames if (n := intersect_hostnames(h, listener_host)) is not None)
+            # The listener alone as detail: shared (interned) by every route on it.
+            names.extend((n, through) for h in hostnames if (n := intersect_hostnames(h, listener_host)) is not None)
         if not names:
+            hosts = ", ".join(sorted({lst.hostname or "any host" for lst in listeners if lst is not None})) or "any host"
+            report.note_all(named, Why.LISTENER_HOSTNAME_MISMATCH, f"listener hostnames of {parent}: {hosts}")
             continue
-        rdatas = annotation_targets(gw, report) or _gateway_rdatas(gw, report)
-        for text in names:
+        rdatas, source = _targets_or(gw, report, partial(_gateway_rdatas, gw, report))
+        if not rdatas:
+            rejected = report.take_rejected()
+            report.note_all(named, Why.GATEWAY_NO_ADDRESS, f"{parent}: {rejected}" if rejected else parent)
+            continue
+        for text, through in names:
             if text not in parsed:
                 parsed[text] = hostname_in_zones(text, scope)
             if (name := parsed[text]) is not None:
-                bucket = per_name.setdefault(NameKey.of(name), (name, {}))[1]
+                via = f"{through}; {source} of the Gateway" if source else through
+                bucket = per_name.setdefault(NameKey.of(name), (name, {}, via))[1]
                 bucket.update(dict.fromkeys(rdatas))
     claims: list[Claim] = []
     ttl = annotation_ttl(obj, report) if per_name else None
-    for name, rdatas_at in per_name.values():
-        claims.extend(_claims([name], _prefer_addresses(list(rdatas_at)), ttl))
+    for name, rdatas_at, through in per_name.values():
+        claims.extend(
+            _claims([name], _prefer_addresses(list(rdatas_at)), ttl, report=report, why=Why.ROUTE_HOSTNAME, detail=through)
+        )
     return tuple(claims)
+
+
+def _route_hostnames(obj: Route, scope: Scope, report: Report) -> tuple[list[str], list[dns.name.Name]]:
+    """spec.hostnames: the valid ones as text (bad ones warned about and noted), and those inside
+    a zone as names (those outside noted)."""
+    hostnames: list[str] = []
+    mentioned: list[dns.name.Name] = []
+    for text in _within_limit(obj.spec.hostnames, "spec.hostnames", report):
+        if not text.strip():
+            continue
+        try:
+            name = hostname(text)
+        except Rejected as why:
+            report.warn("hostname %r %s; skipped", text, why)
+            report.note(text, Why.INVALID_HOSTNAME, f"hostname {text.strip()!r} {why}")
+            continue
+        hostnames.append(host_text(text))
+        if scope.zone_of(name) is None:
+            report.note(name, Why.OUTSIDE_ZONES)
+        else:
+            mentioned.append(name)
+    return hostnames, mentioned
+
+
+def _section(ref: ParentReference) -> str:
+    return f" (sectionName {ref.section_name})" if ref.section_name else ""
 
 
 def _route_translator(kind: str) -> Translator:
@@ -667,6 +783,8 @@ def dnsendpoint_claims(
     """
     report = report or Report("DNSEndpoint", obj)
     if ignored(obj):
+        quiet = (parse_hostname(e.dns_name, underscores=True) for e in obj.spec.endpoints)
+        report.note_all((n for n in quiet if n is not None and scope.zone_of(n) is not None), Why.IGNORED_LABEL)
         return ()
     claims: dict[Claim, None] = {}
     for endpoint in obj.spec.endpoints:
@@ -674,8 +792,10 @@ def dnsendpoint_claims(
             name = hostname(endpoint.dns_name, underscores=True)
         except Rejected as why:
             report.warn("dnsName %r %s; skipped", endpoint.dns_name, why)
+            report.note(endpoint.dns_name, Why.INVALID_HOSTNAME, f"dnsName {endpoint.dns_name.strip()!r} {why}")
             continue
         if scope.zone_of(name) is None:
+            report.note(name, Why.OUTSIDE_ZONES)
             continue
         record_type = endpoint.record_type.strip().upper()
         if record_type not in SUPPORTED_RECORD_TYPES:
@@ -683,6 +803,7 @@ def dnsendpoint_claims(
                 "recordType %r of %s is not supported (only %s); skipped",
                 endpoint.record_type, endpoint.dns_name, ", ".join(SUPPORTED_RECORD_TYPES),
             )
+            report.note(name, Why.INVALID_RECORD, f"recordType {_short(endpoint.record_type)!r} is not supported")
             continue
         ttl = min(endpoint.record_ttl, _MAX_TTL) if endpoint.record_ttl > 0 else None
         targets: list[dns.rdata.Rdata] = []
@@ -691,14 +812,18 @@ def dnsendpoint_claims(
                 targets.append(_endpoint_rdata(record_type, target if record_type == "TXT" else target.strip()))
             except Rejected as why:
                 report.warn("%s target %r for %s %s; skipped", record_type, _short(target), endpoint.dns_name, why)
+                report.reject(f"{record_type} target {_short(target)!r} {why}")
         found = _unique(targets)
+        rejected = report.take_rejected()
+        if not found:
+            report.note(name, Why.INVALID_RECORD, rejected or f"no {record_type} targets")
         if record_type == "CNAME" and len(found) > 1:
             report.warn(
                 "%s has %d CNAME targets; a name has one CNAME, answering %s",
                 endpoint.dns_name, len(found), found[0].target,
             )
             found = found[:1]
-        claims.update(dict.fromkeys(_claims([name], found, ttl)))
+        claims.update(dict.fromkeys(_claims([name], found, ttl, report=report, why=Why.DNSENDPOINT_NAME, detail=record_type)))
     return tuple(claims)
 
 
@@ -723,7 +848,10 @@ def _annotated_route_translator(kind: str) -> Translator:
 
 def _node_claims(obj: Node, scope: Scope, related: Related = NO_RELATED, report: Report | None = None) -> tuple[Claim, ...]:
     report = report or Report("Node", obj)
-    return () if ignored(obj) else node_claims(obj, scope, report)
+    if ignored(obj):
+        report.note_all(node_names(obj, scope, _Silent("", obj)), Why.IGNORED_LABEL)
+        return ()
+    return node_claims(obj, scope, report)
 
 
 def _traefik_translator(kind: str) -> Translator:
@@ -777,8 +905,19 @@ TRANSLATORS: dict[str, Translator] = {
 def translate(
     kind: str, obj: KubeObject, scope: Scope, related: Related = NO_RELATED, *, held: list[LogLine] | None = None
 ) -> tuple[Claim, ...]:
+    """The claims of one object (translate_noted without its notes)."""
+    return translate_noted(kind, obj, scope, related, held=held)[0]
+
+
+def translate_noted(
+    kind: str, obj: KubeObject, scope: Scope, related: Related = NO_RELATED, *, held: list[LogLine] | None = None
+) -> tuple[tuple[Claim, ...], Notes]:
     """The claims of one object, never an exception: what cannot be used is logged (or, with
     `held`, kept there to log later: see Report) and dropped.
+
+    With them, the object's notes (reasons.py): why each name it mentions answers or does not.
+    A name is noted as supplied only where a claim at it was admitted, so the notes always say
+    what the claims do.
 
     Besides each translator's own checks, no object may claim:
     - a name at or below a nameserver host (`<apex>.<zone>`): its addresses are the nameserver
@@ -790,16 +929,27 @@ def translate(
     """
     report = Report(kind, obj, held)
     try:
-        return _admit(TRANSLATORS[kind](obj, scope, related, report), scope, report, (kind, obj.key))
+        claims = _admit(TRANSLATORS[kind](obj, scope, related, report), scope, report, (kind, obj.key))
+        return claims, _checked_notes(claims, report.notes)
     except Exception as exc:  # one bad object must never stop the indexer or lose other objects
         where = traceback.extract_tb(exc.__traceback__)[-1]
         report.warn(
             "cannot be translated (%s: %s, at %s:%d); it claims nothing",
             type(exc).__name__, exc, where.filename.rsplit("/", 1)[-1], where.lineno,
         )
-        return ()
+        return (), ()
     finally:
         report.close()
+
+
+def _checked_notes(claims: tuple[Claim, ...], notes: list[Note]) -> Notes:
+    """Notes that agree with the admitted claims: a supplying note only where a claim is, and a
+    CLAIMED note for a claimed name its translator did not note; each note once."""
+    owners = dict.fromkeys(owner for owner, _rdata, _ttl in claims)
+    kept = dict.fromkeys(n for n in notes if not n[1].supplies or n[0] in owners)
+    supplied = {n[0] for n in kept if n[1].supplies}
+    kept.update(dict.fromkeys(note(o, Why.CLAIMED) for o in owners if o not in supplied))
+    return tuple(kept)
 
 
 def _admit(
@@ -820,11 +970,13 @@ def _admit(
             if not own and (owner, -1) not in refused:
                 refused.add((owner, -1))
                 report.warn("claims %s, at or below a nameserver host of the zone; skipped", owner)
+                report.note(owner, Why.RESERVED_NAME, "at or below a nameserver host of the zone")
             continue
         if rdata.rdtype == dns.rdatatype.CNAME and owner in scope.apexes:
             if (owner, rdata.rdtype) not in refused:
                 refused.add((owner, rdata.rdtype))
                 report.warn("claims a CNAME at the zone apex %s, beside its SOA and NS; skipped", owner)
+                report.note(owner, Why.RESERVED_NAME, "a CNAME at the zone apex, beside its SOA and NS")
             continue
         slot = (owner, rdata.rdtype)
         size = sizes.get(slot, 0) + record_bytes(rdata)
@@ -838,6 +990,7 @@ def _admit(
             "%s %s: %d records more than a reply can carry (%d bytes); answering the first that fit",
             owner, dns.rdatatype.to_text(rdtype), dropped, RRSET_BYTES_MAX,
         )
+        report.note(owner, Why.TOO_LARGE, f"{dropped} {dns.rdatatype.to_text(rdtype)} records dropped")
     return tuple(kept) if len(kept) != len(claims) else claims
 
 

@@ -28,8 +28,10 @@ from k8sgw.kubeapi.kinds import FEEDING_KINDS
 from k8sgw.kubeapi.models import KubeObject, Service
 from k8sgw.records.claims import ClaimIndex, RRsets, TTLs
 from k8sgw.records.keys import NameKey
+from k8sgw.records.noteindex import NoteIndex, NoteSnapshot
 from k8sgw.records.objects import TRANSLATED, ObjectIndex, _Translated
 from k8sgw.records.publisher import Publisher
+from k8sgw.records.reasons import Notes
 from k8sgw.records.recordmap import RecordMap
 from k8sgw.records.settings import ObjectKey, ZoneSettings, watched_kinds
 from k8sgw.records.sources import (
@@ -38,7 +40,7 @@ from k8sgw.records.sources import (
     LogLine,
     log_held,
     nameserver_rdatas,
-    translate,
+    translate_noted,
     translation_size,
 )
 
@@ -66,10 +68,11 @@ housekeeping there; the store itself does none."""
 class _Offload:
     """A step of apply that may run in a worker thread: the driver sends back its result."""
 
-    run: Callable[[], tuple[Claim, ...]]
+    run: Callable[[], _Noted]
 
 
-_Steps = Generator[_Offload | None, tuple[Claim, ...] | None, None]
+_Noted = tuple[tuple[Claim, ...], Notes]
+_Steps = Generator[_Offload | None, _Noted | None, None]
 
 
 class RecordStore:
@@ -114,7 +117,9 @@ class RecordStore:
             c: ObjectIndex(self.kinds, self._nameserver_services, settings.scope.traefik_service) for c in self.clusters
         }
         # Only the enabled resources claim: Services watched for Istio or Traefik alone do not.
-        self._claims = ClaimIndex(tuple(k for k in dict.fromkeys(resources) if k in TRANSLATORS))
+        claiming = tuple(k for k in dict.fromkeys(resources) if k in TRANSLATORS)
+        self._claims = ClaimIndex(claiming)
+        self._notes = NoteIndex(claiming)
         self._publisher = Publisher(settings, ready=not self.kinds, clock=clock)
         if len(self.clusters) > 1:
             self._publisher.follow_clock()
@@ -122,8 +127,18 @@ class RecordStore:
         self._synced: set[tuple[str, str]] = set()  # (cluster, kind) listed once
         self._paged: dict[tuple[str, str], set[ObjectKey]] = {}  # (cluster, kind) → keys listed so far
         self._reminded: dict[ObjectKey, float] = {}  # missing nameserver Service → when last warned
+        self.unavailable: dict[str, str] = {}
+        """Kinds the API does not serve or RBAC forbids, with what to change; written by the
+        watchers' observer (explain/observer.py), read by `k8sgw explain`."""
+
+    def _claims_kinds(self) -> tuple[str, ...]:
+        return tuple(k for k in self.kinds if k in TRANSLATORS)
 
     # -- reading -------------------------------------------------------------------------------
+
+    def explained(self) -> tuple[RecordMap, NoteSnapshot]:
+        """The current map and the notes of its objects, of the same version (k8sgw explain)."""
+        return self.current, self._notes.published
 
     @property
     def current(self) -> RecordMap:
@@ -185,7 +200,7 @@ class RecordStore:
         with check-ins.
         """
         steps = self._apply(list(events))
-        reply: tuple[Claim, ...] | None = None
+        reply: _Noted | None = None
         while True:
             try:
                 step = steps.send(reply)
@@ -196,7 +211,7 @@ class RecordStore:
     async def _drive(self, steps: _Steps) -> None:
         """Run apply's steps, checking in every _SLICE seconds and offloading large translations."""
         slice_end = time.perf_counter() + _SLICE
-        reply: tuple[Claim, ...] | None = None
+        reply: _Noted | None = None
         while True:
             try:
                 step = steps.send(reply)
@@ -250,6 +265,9 @@ class RecordStore:
         if touched or ready != was_ready:
             yield from self._publisher.publish(touched, ready, self._winning)
             self._remind_missing_nameservers()
+        # No check-in since the map was swapped: the notes published are those of current. A batch
+        # that changed notes and no claims left the map as it was: its notes are current's too.
+        self._notes.publish(self.current.version)
         if self._on_list_applied is not None and (large_list or listing):
             self._on_list_applied(large_list)
 
@@ -281,15 +299,18 @@ class RecordStore:
             return  # e.g. a slice of a Service while Services are not enabled
         if obj is TRANSLATED:
             return  # a re-translation of an object whose records depend on nothing but itself
-        claims: tuple[Claim, ...] = ()
+        noted: _Noted = ((), ())
         if isinstance(obj, KubeObject):
             related, scope = self._indexes[cluster].related, self.settings.scope
             if translation_size(kind, obj, related) >= _THREAD_FROM:
                 held: list[LogLine] = []
-                claims = (yield _Offload(lambda: translate(kind, obj, scope, related, held=held))) or ()
+                offloaded = yield _Offload(lambda: translate_noted(kind, obj, scope, related, held=held))
+                noted = offloaded or noted
                 log_held(held)
             else:
-                claims = translate(kind, obj, scope, related)
+                noted = translate_noted(kind, obj, scope, related)
+        claims, notes = noted
+        self._notes.set(kind, (cluster, *key), notes)
         yield from self._claims.set(kind, (cluster, *key), claims, touched)
 
     def _winning(self, name: NameKey) -> tuple[RRsets, TTLs]:

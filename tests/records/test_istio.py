@@ -228,13 +228,13 @@ def test_a_service_change_re_translates_only_the_gateways_that_select_it(store, 
     for i in range(50):
         store.apply([Upserted("IstioGateway", istio_gateway([f"g{i}.example.org"], name=f"g{i}", selector={"istio": f"gw{i}"}))])
     calls: list[str] = []
-    real = store_module.translate
+    real = store_module.translate_noted
 
     def counting(kind, obj, *args, **kwargs):
         calls.append(f"{kind} {obj.metadata.name}")
         return real(kind, obj, *args, **kwargs)
 
-    monkeypatch.setattr(store_module, "translate", counting)
+    monkeypatch.setattr(store_module, "translate_noted", counting)
     store.apply([Upserted("Service", ingress_service(selector={"istio": "gw7"}))])
     assert calls == ["IstioGateway g7"]
     assert _addrs(store, "g7.example.org.") == ["192.0.2.70"]

@@ -256,9 +256,9 @@ def test_gateway_change_retranslates_only_its_routes(full, monkeypatch):
     full.apply([Upserted("Gateway", gateway("gw1", "192.0.2.1")), Upserted("Gateway", gateway("gw2", "192.0.2.2"))])
     assert addrs(full, "a.example.org.") == ["192.0.2.1"] and addrs(full, "b.example.org.") == ["192.0.2.2"]
     calls = []
-    translate = store_module.translate
+    translate = store_module.translate_noted
     monkeypatch.setattr(
-        store_module, "translate", lambda kind, obj, *args: (calls.append((kind, obj.key)), translate(kind, obj, *args))[1]
+        store_module, "translate_noted", lambda kind, obj, *args: (calls.append((kind, obj.key)), translate(kind, obj, *args))[1]
     )
     full.apply([Upserted("Gateway", gateway("gw1", "192.0.2.11"))])
     assert calls == [("HTTPRoute", ("infra", "r1"))]

@@ -37,6 +37,9 @@ class Recorder:
     def relisted(self, kind: str) -> None:
         self._add("relisted", kind)
 
+    def kind_unavailable(self, kind, problem: str | None) -> None:
+        self._add("kind_unavailable", kind.name)
+
     def count(self, what: str) -> int:
         return sum(1 for c in self.calls if c[0] == what)
 
