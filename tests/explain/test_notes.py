@@ -136,3 +136,22 @@ def test_an_object_is_skipped_as_shadowed_only_when_every_name_it_supplies_is_ow
     explainer = Explainer(s.settings, (dns.name.from_text(ZONE),), None, None, s.explained)
     b = explain_in_views("b.example.org.", "A", [explainer])
     assert b.answer == ["b.example.org. 60 IN A 192.0.2.2"] and [m.name for m in b.supplying] == ["both"]
+
+
+def test_with_several_clusters_each_contribution_names_its_cluster():
+    """The same namespace/name in two clusters are two objects: explain prints cluster/namespace."""
+    s = RecordStore(ZoneSettings(["example.org."]), ["Ingress", "DNSEndpoint"], clusters=("east", "west"))
+    s.apply([(c, Synced(k, ())) for c in ("east", "west") for k in ("Ingress", "DNSEndpoint")])
+    s.apply([("east", Upserted("Ingress", ingress("web", ["web.example.org"], ["192.0.2.1"])))])
+    s.apply([("west", Upserted("Ingress", ingress("web", ["web.example.org"], ["192.0.2.2"])))])
+    s.apply([("west", Upserted("DNSEndpoint", DNSEndpoint.model_validate({
+        "metadata": {"name": "d", "namespace": "default"},
+        "spec": {"endpoints": [{"dnsName": "web.example.org", "recordType": "A", "targets": ["192.0.2.9"]}]},
+    })))])
+    supplying, not_counting = mentions(["web.example.org."], s.explained()[1])
+    assert sorted((m.kind, m.namespace, m.name) for m in supplying) == [
+        ("Ingress", "east/default", "web"), ("Ingress", "west/default", "web"),
+    ]
+    assert [(m.kind, m.namespace, m.name, m.why) for m in not_counting] == [
+        ("DNSEndpoint", "west/default", "d", Why.SHADOWED),
+    ]
