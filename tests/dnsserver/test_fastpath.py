@@ -103,7 +103,7 @@ def test_fast_path_bytes_equal_full_path(wires, udp):
 def _configured(config: str):
     """The test zone's view and the handler a listener runs for it with one Corefile directive on
     (the configurations the benchmark runs), and the full path to compare it with."""
-    view, _ = views()
+    view, _ = views() if config != "nested zones" else view_from_text(ZONE, zones=("example.org.", "sub.example.org."))
     block = view.blocks[0]
     if config == "loadbalance":
         view = View([Block(block.zones, block.authority, None, loadbalance=True)])
@@ -120,7 +120,7 @@ def _configured(config: str):
     return view, handlers
 
 
-@pytest.mark.parametrize("config", ["plain", "prometheus", "log", "loadbalance"])
+@pytest.mark.parametrize("config", ["plain", "prometheus", "log", "loadbalance", "nested zones"])
 @settings(max_examples=150, deadline=None)
 @given(wires=st.lists(st.one_of(queries, malformed), min_size=1, max_size=8), udp=st.booleans(), seed=st.integers())
 def test_every_configuration_answers_as_the_full_path(config, wires, udp, seed):
