@@ -29,7 +29,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from k8sgw.dnsserver.answer import Authority, View
+from k8sgw.dnsserver.answer import Authority, Block, View
 from k8sgw.dnsserver.replies import MIN_UDP_PAYLOAD, OUR_PAYLOAD
 from k8sgw.records.keys import NameKey
 from k8sgw.records.recordmap import RecordMap
@@ -102,7 +102,7 @@ def read_question(wire: bytes) -> Question | None:
             edns = (max(MIN_UDP_PAYLOAD, min(payload, OUR_PAYLOAD)), bool(opt[7] & 0x80))
     except IndexError:
         return None
-    lowered = wire[:end - 4].lower()
+    lowered = wire[: end - 4].lower()
     labels = [lowered[i + 1 : i + 1 + lowered[i]] for i in starts]
     labels.append(b"")
     rd = bool(flags & _RD)
@@ -113,7 +113,10 @@ class Assembler:
     """Assembled replies for one View; None where the full path must answer."""
 
     def __init__(self, view: View) -> None:
-        self._blocks = {NameKey.of(zone): block for block in view.blocks for zone in block.zones}
+        self._blocks: dict[NameKey, Block] = {}
+        for block in view.blocks:
+            for zone in block.zones:
+                self._blocks.setdefault(NameKey.of(zone), block)  # the first, as View.zone_for picks it
         self._tables: dict[int, _Tables] = {}  # by id(Authority), for the current maps only
 
     def clear(self) -> None:
@@ -154,6 +157,8 @@ class _Tables:
         if not records.ready:
             return None
         labels, qtype = q.labels, q.qtype
+        if qtype >= 128 and qtype != dns.rdatatype.ANY or qtype in (0, dns.rdatatype.OPT):
+            return None  # meta types (AXFR and IXFR are refused, not answered) and OPT are the full path's
         zone = None
         for i in range(len(labels)):
             zone = labels[i:]

@@ -58,7 +58,7 @@ queries = st.builds(
     lambda name, flips, rdtype, edns, payload, do, rd, cd, qid: _query(name, flips, rdtype, edns, payload, do, rd, cd, qid),
     st.one_of(st.sampled_from(NAMES), random_names),
     st.lists(st.booleans(), max_size=40),
-    st.one_of(st.sampled_from([1, 28, 5, 2, 6, 16, 15, 33, 255, 65, 99]), st.integers(1, 65535)),
+    st.one_of(st.sampled_from([1, 28, 5, 2, 6, 16, 15, 33, 255, 65, 99, 251, 252, 41, 0, 128, 249]), st.integers(1, 65535)),
     st.sampled_from([-1, 0, 1]),
     st.integers(0, 65535),
     st.booleans(),
@@ -196,6 +196,8 @@ FULL_PATH = [
     ("x.hostmaster.dns1.kube-system.example.org.", "A"),  # under its rname
     ("big.example.org.", "A"),  # too big for UDP: TC
     ("outside.example.com.", "A"),
+    ("nothing.example.org.", "AXFR"),  # refused, not answered
+    ("nothing.example.org.", "IXFR"),
 ]
 
 
