@@ -183,6 +183,31 @@ def query_lines(count: int, lines: int = 2000, *, seed: int = 6) -> list[str]:
     return out
 
 
+TRAFFIC = ("new-names", "nxdomain", "0x20")
+"""Query files of names no server has seen byte for byte (dnsperf replays a file line by line, so
+every line must differ): "new-names": the zone's names in random order, each spelled in random
+letter case; "nxdomain": a random-subdomain flood, a fresh random label under the zone per line;
+"0x20": one name in random letter case (as hardened resolvers send it, RFC draft-vixie-dnsext-dns0x20)."""
+
+
+def traffic_lines(kind: str, count: int, lines: int, *, seed: int = 17) -> list[str]:
+    """`lines` query lines of one TRAFFIC kind for a cluster of `count` objects."""
+    rng = random.Random(seed)
+    all_names = names(count)
+    if kind == "nxdomain":
+        return [f"{rng.getrandbits(60):015x}.{ZONE} A" for _ in range(lines)]
+    if kind == "0x20":
+        return [f"{_spelled(rng, all_names[0].fqdn)} A" for _ in range(lines)]
+    if kind == "new-names":
+        return [f"{_spelled(rng, n.fqdn)} A" for n in _sample(rng, all_names, lines)]
+    raise ValueError(f"unknown traffic {kind!r}")
+
+
+def _spelled(rng: random.Random, name: str) -> str:
+    flips = rng.getrandbits(len(name))
+    return "".join(c.upper() if flips >> i & 1 else c for i, c in enumerate(name))
+
+
 def _sample(rng: random.Random, population: list[Name], k: int) -> list[Name]:
     """k names, distinct while the population lasts, then repeating (tiny clusters)."""
     picked: list[Name] = []

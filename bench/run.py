@@ -58,6 +58,10 @@ logger = logging.getLogger(__name__)
 
 QUERY_LINES = 2000
 MODES = ("udp", "udp+edns", "tcp")
+# Lines per traffic file (synth.TRAFFIC) and second of the run: more than either server answers,
+# so the file is not replayed within a run and no query repeats byte for byte.
+TRAFFIC_LINES_PER_S = 150_000
+TRAFFIC_MAX_LINES = 1_000_000
 PROBE_RATE = 2000.0  # queries/s of the latency probe: 2,000 samples a second, a small share of the load
 SYNC_TIMEOUT = 600.0  # seconds; 50k objects take a few, a broken build never answers
 
@@ -99,6 +103,9 @@ def parser() -> argparse.ArgumentParser:
         "--repeat", type=int, default=1, help="run each load N times and keep the fastest (default 1)"
     )
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+    p.add_argument(
+        "--no-traffic", action="store_true", help="skip the rows of names never asked before (new names, NXDOMAIN flood, 0x20)"
+    )
     p.add_argument("--no-nsd", action="store_true", help="do not run NSD (k8sgw only, no ratios)")
     p.add_argument("--no-throughput", action="store_true", help="skip the load runs")
     p.add_argument("--no-scale", action="store_true", help="skip the scale runs")
@@ -303,7 +310,14 @@ async def throughput(
 
         server_cpu = int(server_cpus) if server_cpus is not None else None
 
+        traffic_files = {}
+        for kind in synth.TRAFFIC if not args.no_traffic else ():
+            count = min(TRAFFIC_MAX_LINES, int(TRAFFIC_LINES_PER_S * args.duration))
+            traffic_files[kind] = workdir / f"queries-{kind}.txt"
+            traffic_files[kind].write_text("\n".join(synth.traffic_lines(kind, args.objects, count)) + "\n")
+
         async def load(server: Server, mode: str, **kw) -> LoadResult:
+            queries = traffic_files.get(mode, query_file)  # a traffic row is plain UDP from its own file
             if server.process.returncode is not None:
                 raise RuntimeError(f"{server.name} exited {server.process.returncode}:\n{server.log_tail()}")
             meter = CpuMeter(server_cpu, server.pid)
@@ -316,7 +330,7 @@ async def throughput(
                 out = workdir / f"dnsperf-{server.name}-{mode}.txt"
                 result = await run_dnsperf(
                     server.port,
-                    query_file,
+                    queries,
                     mode=mode,
                     duration=kw.pop("duration", args.duration),
                     clients=args.clients,
@@ -329,7 +343,7 @@ async def throughput(
                 kw.pop("passes", None)
                 result = await python_load(
                     server.port,
-                    lines,
+                    lines if queries is query_file else queries.read_text().splitlines(),
                     mode=mode,
                     duration=kw.pop("duration", args.duration),
                     outstanding=args.outstanding,
@@ -378,7 +392,7 @@ async def throughput(
             await load(server, "udp", passes=1, duration=min(args.duration, 5))
             await load(server, "udp+edns", passes=1, duration=min(args.duration, 5))
         for _ in range(args.repeat):  # best of N: on a shared machine the best run is the least disturbed
-            for mode in MODES:  # interleaved, so drift (thermal, neighbours) hits both servers alike
+            for mode in (*MODES, *traffic_files):  # interleaved: drift (thermal, neighbours) hits both alike
                 for server in servers:
                     run = await load(server, mode)
                     best = results.throughput.setdefault(server.name, {}).get(mode)

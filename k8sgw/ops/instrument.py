@@ -14,9 +14,11 @@ from typing import Any
 import dns.rcode
 
 from k8sgw.dnsserver.answer import View
+from k8sgw.dnsserver.assembly import read_question
 from k8sgw.dnsserver.wire import Handler, Pending
 from k8sgw.ops.metrics import Metrics, QueryCells, server_label
 from k8sgw.ops.querylog import MAX_KEY_BYTES, Memo, QueryLogger, memo_key, summarize
+from k8sgw.records.keys import NameKey
 
 __all__ = ["instrument", "needs_instrumenting"]
 
@@ -56,6 +58,31 @@ def instrument(
     known = Memo()
     entries = known.entries
     perf_counter = time.perf_counter
+    # A plain query's _Query depends on its name only through the longest of these zones it is
+    # in (which block answers it, and whether k8s_gateway does): a query for a name never seen
+    # before is read by a few dict lookups, not by dnspython (a random-subdomain flood).
+    routes = frozenset(
+        NameKey.of(zone)
+        for b in view.blocks
+        for zone in (*b.zones, *((*b.authority.settings.zones, *b.authority.settings.scope.zones) if b.authority else ()))
+    )
+    by_route: dict[tuple, _Query | None] = {}
+
+    def read_plain(wire: bytes) -> _Query | None | object:
+        q = read_question(wire)
+        if q is None:
+            return _UNREAD
+        labels = q.labels
+        route = None
+        for i in range(len(labels)):
+            if labels[i:] in routes:
+                route = labels[i:]
+                break
+        key = (route, q.qtype, q.edns is not None and q.edns[1])
+        summary = by_route.get(key, _UNREAD)
+        if summary is _UNREAD:
+            summary = by_route[key] = read(wire)
+        return summary
 
     def read(wire: bytes) -> _Query | None:
         q = summarize(wire)
@@ -79,7 +106,9 @@ def instrument(
         key = wire[2:] if len(wire) <= MAX_KEY_BYTES else memo_key(wire)
         q = entries.get(key, _UNREAD) if key is not None else _UNREAD
         if q is _UNREAD:
-            q = read(wire)
+            q = read_plain(wire)
+            if q is _UNREAD:
+                q = read(wire)
             if key is not None:
                 known.put(key, q)
         if q is None:

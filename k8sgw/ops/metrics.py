@@ -150,7 +150,12 @@ def _go_float(value: float) -> str:
 
 @dataclass(slots=True)
 class QueryCells:
-    """Everything counting one query touches, for one label combination (Metrics.cells)."""
+    """Everything counting one query touches, for one label combination (Metrics.cells).
+
+    A query is counted in `tally`, by (request size, response size, DO): most queries of one label
+    combination repeat a few of those, so counting is a dict increment and a histogram bucket;
+    settle() folds the tally into the counters and size histograms, which a scrape does first, so a
+    scrape always sees every query counted before it."""
 
     requests: list[int]
     responses: list[int]
@@ -158,23 +163,32 @@ class QueryCells:
     duration: _Histogram
     request_size: _Histogram
     response_size: _Histogram
+    tally: dict[tuple[int, int, bool], int] = field(default_factory=dict)
 
     def count(self, duration: float, request_size: int, response_size: int, do: bool) -> None:
         """Count one answered query (see Metrics.observe for the arguments)."""
-        self.requests[0] += 1
-        self.responses[0] += 1
-        if do:
-            self.do[0] += 1
+        key = (request_size, response_size, do)
+        tally = self.tally
+        tally[key] = tally.get(key, 0) + 1
         # _Histogram.observe, inlined: this runs once per query and calls cost more than the work.
         h = self.duration
         h.counts[bisect_left(h.buckets, duration)] += 1
         h.sum += duration
-        h = self.request_size
-        h.counts[bisect_left(h.buckets, request_size)] += 1
-        h.sum += request_size
-        h = self.response_size
-        h.counts[bisect_left(h.buckets, response_size)] += 1
-        h.sum += response_size
+
+    def settle(self) -> None:
+        """Move the tally into the counters and histograms."""
+        tally, self.tally = self.tally, {}
+        for (request_size, response_size, do), n in tally.items():
+            self.requests[0] += n
+            self.responses[0] += n
+            if do:
+                self.do[0] += n
+            h = self.request_size
+            h.counts[bisect_left(h.buckets, request_size)] += n
+            h.sum += request_size * n
+            h = self.response_size
+            h.counts[bisect_left(h.buckets, response_size)] += n
+            h.sum += response_size * n
 
 
 class MapState(Protocol):
@@ -475,6 +489,8 @@ class Metrics:
         return generate_latest(self.registry)
 
     def _collect(self) -> Iterator[Metric]:
+        for cells in self._cells.values():
+            cells.settle()
         version, revision, pyversion = self._build
         build = GaugeMetricFamily(
             "coredns_build_info",

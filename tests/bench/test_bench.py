@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from bench import cluster
-from bench.load import parse_dnsperf, percentile
+from bench.load import LoadResult, parse_dnsperf, percentile
 from bench.report import Results, ScaleResult, render
 
 TINY = [
@@ -86,7 +86,12 @@ def test_with_the_tools_installed(tmp_path):
         latency = results["throughput"][server]["latency"]
         assert latency["rate"] > 0
         assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+        traffic = results["throughput"][server]
+        assert traffic["nxdomain"]["rcodes"].get("NXDOMAIN", 0) == traffic["nxdomain"]["completed"] > 0
+        for mode in ("new-names", "0x20"):
+            assert traffic[mode]["rcodes"].get("NOERROR", 0) == traffic[mode]["completed"] > 0
     assert_sane_scale(results)
+    assert "NXDOMAIN flood queries/s" in stdout and "one name, 0x20 case queries/s" in stdout
     assert "UDP queries/s" in stdout and "TCP queries/s" in stdout and "p99 ms" in stdout
     assert "VmRSS once synced, MB" in stdout and "change → answer" in stdout
     assert "UDP I/O recvmmsg/sendmmsg batches" in stdout  # the C module is built and in use
@@ -193,6 +198,23 @@ def test_query_mix_and_zone_agree():
     assert sum(name in with_v6 for name in aaaa) == 100  # half answer AAAA, half NODATA
 
 
+def test_traffic_files_never_repeat_a_query_and_ask_what_they_say():
+    existing = {n.fqdn for n in cluster.names(100)}
+    for kind in cluster.TRAFFIC:
+        lines = cluster.traffic_lines(kind, 100, 5000)
+        assert len(lines) == 5000
+        assert len(set(lines)) > 4900, kind  # random spellings of one name collide now and then
+        assert {line.split()[1] for line in lines} == {"A"}
+        names = [line.split()[0] for line in lines]
+        if kind == "nxdomain":
+            assert all(n.endswith("." + cluster.ZONE) and n.lower() not in existing for n in names)
+        else:
+            assert all(n.lower() in existing for n in names)
+            assert any(n != n.lower() for n in names)
+    assert len({line.split()[0].lower() for line in cluster.traffic_lines("0x20", 100, 100)}) == 1
+    assert len({line.split()[0].lower() for line in cluster.traffic_lines("new-names", 100, 100)}) == 100
+
+
 def test_objects_match_names():
     objs = list(cluster.objects(10))
     assert len(objs) == 11  # + the apex Service
@@ -229,3 +251,11 @@ def test_render_marks_targets():
     assert verdicts["start→last name answers at 50,000 objects"] == "MISS"
     assert verdicts["start→last name answers at 1,000 objects"] == "info"
     assert "<= 15 s at 50,000" in text
+    for mode, nsd_qps in (("nxdomain", 100_000), ("0x20", 300_000)):
+        results.throughput.setdefault("k8sgw", {})[mode] = LoadResult("dnsperf", mode, qps=60_000)
+        results.throughput.setdefault("NSD", {})[mode] = LoadResult("dnsperf", mode, qps=nsd_qps)
+    verdicts = {c.name: c for c in results.checks()}
+    assert verdicts["NXDOMAIN flood qps k8sgw/NSD"].verdict == "PASS"
+    assert verdicts["one name, 0x20 case qps k8sgw/NSD"].verdict == "MISS"
+    assert verdicts["one name, 0x20 case qps k8sgw/NSD"].target == ">= 0.50"
+    assert "NXDOMAIN flood queries/s" in render(results)

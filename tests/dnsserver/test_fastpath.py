@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import random
+
 import dns.edns
 import dns.flags
 import dns.message
+import dns.opcode
 import dns.rdatatype
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from k8sgw.config.ops import LogConfig
 from k8sgw.dnsserver.answer import Block, View
+from k8sgw.dnsserver.assembly import Assembler, read_question
 from k8sgw.dnsserver.fastpath import FastPath
 from k8sgw.dnsserver.wire import handle_wire
+from k8sgw.ops.instrument import instrument, needs_instrumenting
+from k8sgw.ops.metrics import Metrics
 from tests.zonetext import recordmap_from_text, view_from_text
 
 ZONE = """
 web.example.org. 60 IN A 192.0.2.10
+two.example.org. 60 IN A 192.0.2.11
+two.example.org. 60 IN A 192.0.2.12
+web.example.org. 60 IN TXT "hello"
+deep.er.sub.example.org. 60 IN AAAA 2001:db8::2
 v6.example.org. 60 IN AAAA 2001:db8::1
 svc.ns1.example.org. 60 IN A 192.0.2.20
 *.apps.example.org. 60 IN A 192.0.2.30
@@ -23,10 +35,19 @@ alias.example.org. 60 IN CNAME web.example.org.
 """ + "\n".join(f"big.example.org. 60 IN A 192.0.2.{i}" for i in range(1, 90))
 
 NAMES = [
-    "web.example.org.", "v6.example.org.", "ns1.example.org.", "svc.ns1.example.org.", "x.apps.example.org.",
+    "web.example.org.", "two.example.org.", "v6.example.org.", "ns1.example.org.", "svc.ns1.example.org.", "x.apps.example.org.",
     "a.b.apps.example.org.", "alias.example.org.", "big.example.org.", "nothing.example.org.",
     "example.org.", "dns1.kube-system.example.org.", "outside.example.com.",
 ]
+
+
+# Random names: existing ones, their children and neighbours (NXDOMAIN), names under the wildcard,
+# under the SOA's mname (dns1.kube-system) and rname (hostmaster) and under empty non-terminals.
+random_names = st.builds(
+    lambda prefix, base: ".".join([*prefix, base]) if prefix else base,
+    st.lists(st.text("abcxyz-0123456789", min_size=1, max_size=12), max_size=3),
+    st.sampled_from([*NAMES, "hostmaster.dns1.kube-system.example.org.", "kube-system.example.org.", "sub.example.org.", "er.sub.example.org.", "apps.example.org."]),
+)
 
 
 def mixed_case(name: str, flips: list[bool]) -> str:
@@ -35,9 +56,9 @@ def mixed_case(name: str, flips: list[bool]) -> str:
 
 queries = st.builds(
     lambda name, flips, rdtype, edns, payload, do, rd, cd, qid: _query(name, flips, rdtype, edns, payload, do, rd, cd, qid),
-    st.sampled_from(NAMES),
+    st.one_of(st.sampled_from(NAMES), random_names),
     st.lists(st.booleans(), max_size=40),
-    st.one_of(st.sampled_from([1, 28, 5, 2, 6, 16, 15, 33, 255, 65, 99]), st.integers(1, 65535)),
+    st.one_of(st.sampled_from([1, 28, 5, 2, 6, 16, 15, 33, 255, 65, 99, 251, 252, 41, 0, 128, 249]), st.integers(1, 65535)),
     st.sampled_from([-1, 0, 1]),
     st.integers(0, 65535),
     st.booleans(),
@@ -48,6 +69,8 @@ queries = st.builds(
 
 
 def _query(name, flips, rdtype, edns, payload, do, rd, cd, qid) -> bytes:
+    if len(name) > 250:
+        name = name[-250:].lstrip(".") or "."
     q = dns.message.make_query(mixed_case(name, flips), rdtype, use_edns=edns, payload=payload, want_dnssec=do and edns >= 0)
     q.id = qid
     q.flags = dns.flags.RD if rd else 0
@@ -75,6 +98,38 @@ def test_fast_path_bytes_equal_full_path(wires, udp):
     fast = FastPath(view)
     for wire in wires + wires:  # the second round comes from the cache
         assert fast.handle(wire, udp=udp) == handle_wire(wire, view, udp=udp)
+
+
+def _configured(config: str):
+    """The test zone's view and the handler a listener runs for it with one Corefile directive on
+    (the configurations the benchmark runs), and the full path to compare it with."""
+    view, _ = views() if config != "nested zones" else view_from_text(ZONE, zones=("example.org.", "sub.example.org."))
+    block = view.blocks[0]
+    if config == "loadbalance":
+        view = View([Block(block.zones, block.authority, None, loadbalance=True)])
+    elif config == "log":
+        view = View([Block(block.zones, block.authority, None, log=LogConfig(line=1))])
+    fast = FastPath(view)
+    metrics = Metrics(process_metrics=False) if config == "prometheus" else None
+    handlers = {True: fast.handle_udp, False: fast.handle_tcp}
+    if needs_instrumenting(view, metrics):
+        handlers = {
+            udp: instrument(h, view, proto="udp" if udp else "tcp", address=("127.0.0.1", 53), metrics=metrics)
+            for udp, h in handlers.items()
+        }
+    return view, handlers
+
+
+@pytest.mark.parametrize("config", ["plain", "prometheus", "log", "loadbalance", "nested zones"])
+@settings(max_examples=150, deadline=None)
+@given(wires=st.lists(st.one_of(queries, malformed), min_size=1, max_size=8), udp=st.booleans(), seed=st.integers())
+def test_every_configuration_answers_as_the_full_path(config, wires, udp, seed):
+    view, handlers = _configured(config)
+    for wire in wires + wires:
+        random.seed(seed)  # loadbalance's shuffle: the same order on both paths
+        fast = handlers[udp](wire, ("192.0.2.1", 5300))
+        random.seed(seed)
+        assert fast == handle_wire(wire, view, udp=udp)
 
 
 def test_cache_dies_with_its_record_map_version():
@@ -125,3 +180,60 @@ def test_a_query_with_a_large_option_is_answered_but_not_kept():
     small = dns.message.make_query("web.example.org.", "A", use_edns=0, options=[dns.edns.GenericOption(10, b"8bytes!!")])
     fast.handle(small.to_wire(), udp=True)
     assert len(fast._udp) == 1  # a cookie-sized option still is
+
+
+ASSEMBLED = [
+    ("web.example.org.", "A"), ("WeB.ExAmPlE.oRg.", "A"), ("two.example.org.", "A"), ("v6.example.org.", "AAAA"),
+    ("web.example.org.", "AAAA"), ("web.example.org.", "MX"), ("example.org.", "AAAA"), ("sub.example.org.", "A"),
+    ("nothing.example.org.", "A"), ("a.b.c.NOTHING.example.org.", "TXT"), ("x.web.example.org.", "A"),
+]
+FULL_PATH = [
+    ("x.apps.example.org.", "A"),  # wildcard
+    ("alias.example.org.", "A"),  # CNAME
+    ("web.example.org.", "TXT"),  # a type assembly leaves to dnspython
+    ("web.example.org.", "ANY"),
+    ("nothing.kube-system.example.org.", "A"),  # under the SOA's mname: compresses differently
+    ("x.hostmaster.dns1.kube-system.example.org.", "A"),  # under its rname
+    ("big.example.org.", "A"),  # too big for UDP: TC
+    ("outside.example.com.", "A"),
+    ("nothing.example.org.", "AXFR"),  # refused, not answered
+    ("nothing.example.org.", "IXFR"),
+]
+
+
+def test_common_answers_are_assembled_and_the_rest_left_to_the_full_path():
+    view, _ = views()
+    assembler = Assembler(view)
+    for edns in (-1, 0):
+        for name, rdtype in ASSEMBLED:
+            wire = dns.message.make_query(name, rdtype, use_edns=edns, want_dnssec=edns == 0).to_wire()
+            q = read_question(wire)
+            assert q is not None
+            assert assembler.reply(wire, q, True) == handle_wire(wire, view, udp=True), (name, rdtype)
+        for name, rdtype in FULL_PATH:
+            wire = dns.message.make_query(name, rdtype, use_edns=edns).to_wire()
+            assert assembler.reply(wire, read_question(wire), True) is None, (name, rdtype)
+
+
+def test_unusual_queries_are_not_read_as_plain_questions():
+    plain = dns.message.make_query("web.example.org.", "A", use_edns=0)
+    assert read_question(plain.to_wire()) is not None
+    cookie = dns.message.make_query("web.example.org.", "A", use_edns=0, options=[dns.edns.GenericOption(10, b"8bytes!!")])
+    version1 = dns.message.make_query("web.example.org.", "A", use_edns=1)
+    chaos = dns.message.make_query("web.example.org.", "TXT", rdclass="CH")
+    wires = [cookie.to_wire(), version1.to_wire(), chaos.to_wire(), plain.to_wire()[:20]]
+    notify = dns.message.make_query("web.example.org.", "SOA")
+    notify.set_opcode(dns.opcode.NOTIFY)
+    wires.append(notify.to_wire())
+    for wire in wires:
+        assert read_question(wire) is None
+
+
+def test_a_new_spelling_of_a_question_answered_before_is_spliced():
+    view, _ = views()
+    fast = FastPath(view)
+    first = dns.message.make_query("alias.example.org.", "A").to_wire()
+    fast.handle(first, udp=True)
+    again = dns.message.make_query("ALIAS.example.ORG.", "A").to_wire()
+    assert read_question(again).key in fast._by_question[True]
+    assert fast.handle(again, udp=True) == handle_wire(again, view, udp=True)
