@@ -47,6 +47,7 @@ from k8sgw.ops.instrument import instrument, needs_instrumenting
 from k8sgw.ops.metrics import Metrics, server_label
 from k8sgw.ops.reload import watch_corefile
 from k8sgw.records.store import RecordStore
+from k8sgw.transfer.feeds import Feeds
 
 __all__ = ["Bound", "serve"]
 
@@ -65,12 +66,14 @@ class Bound:
         udp, tcp: the bound (host, port) of each listener, in server-block order.
         stores: the RecordStore of each k8s_gateway directive, in server-block order.
         endpoints: ops HTTP paths ("/health", "/ready", "/metrics") → bound addresses.
+        feeds: the zone transfer feeds (process-wide: the same object after a reload).
     """
 
     udp: tuple[Address, ...]
     tcp: tuple[Address, ...]
     stores: tuple[RecordStore, ...]
     endpoints: Mapping[str, tuple[Address, ...]] = field(default_factory=dict)
+    feeds: Feeds | None = None
 
 
 async def serve(
@@ -185,6 +188,8 @@ class _Runtime:
         self.listeners: dict[Address, _Listener] = {}
         self.ops: dict[Address, _OpsListener] = {}
         self.running: _Running | None = None
+        # Zone transfer feeds outlive generations: a reload that keeps a zone keeps its journal.
+        self.feeds = Feeds(nursery)
 
     # -- the two phases ---------------------------------------------------------------------------
 
@@ -255,6 +260,7 @@ class _Runtime:
             ((server_label(*bound.get(a, a)), zone, name) for a, zone, name in generation.plugins),
         )
         old, self.running = self.running, prepared.running
+        self.feeds.commit(generation.transfers)
         if old is not None:
             old.scope.cancel()
         generation.serving.set()
@@ -306,6 +312,7 @@ class _Runtime:
             tuple(self.listeners[a].tcp_address for a in order),
             generation.stores if generation else (),
             {path: tuple(addresses) for path, addresses in endpoints.items()},
+            self.feeds,
         )
 
     @staticmethod
@@ -324,7 +331,11 @@ class _Runtime:
         try:
             with trio.CancelScope() as scope:
                 async with open_generation(
-                    cfg, metrics=self.metrics, watch_policy=self.watch_policy, draining=self.draining.is_set
+                    cfg,
+                    metrics=self.metrics,
+                    watch_policy=self.watch_policy,
+                    draining=self.draining.is_set,
+                    feeds=self.feeds,
                 ) as generation:
                     running = _Running(generation, scope)
                     task_status.started(running)

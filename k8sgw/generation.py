@@ -38,6 +38,9 @@ from k8sgw.ops.endpoints import routes_for
 from k8sgw.ops.http import QueryRoute, Route
 from k8sgw.ops.metrics import CacheMetrics, Metrics, StoreMetrics, server_label
 from k8sgw.records.store import ClusterEvent, RecordStore, ZoneSettings
+from k8sgw.transfer.feeds import ZoneSource
+from k8sgw.transfer.serve import FeedLookup, TransferPolicy
+from k8sgw.transfer.tsig import TsigPolicy
 
 __all__ = ["Address", "Generation", "open_generation"]
 
@@ -59,6 +62,7 @@ class Generation:
         caches: the `cache` directives' metrics, reported likewise, with the listening address
             whose bound address names them.
         plugins: (listening address, zone, directive) for each directive of each block.
+        transfers: zone → what its transfer feed follows, for each zone a `transfer` names.
         serving: set once listeners answer with this generation (loop probes wait for it).
     """
 
@@ -69,6 +73,7 @@ class Generation:
     reported: tuple[StoreMetrics, ...]
     caches: tuple[tuple[Address, CacheMetrics], ...] = ()
     plugins: tuple[tuple[Address, str, str], ...] = ()
+    transfers: Mapping[dns.name.Name, ZoneSource] = field(default_factory=dict)
     serving: trio.Event = field(default_factory=trio.Event)
 
     async def wait_synced(self) -> None:
@@ -84,8 +89,13 @@ async def open_generation(
     metrics: Metrics,
     watch_policy: RetryPolicy,
     draining: Callable[[], bool],
+    feeds: FeedLookup,
 ) -> AsyncIterator[Generation]:
     """Start everything `cfg` needs but the listening sockets; stop all of it on exit.
+
+    Args:
+        feeds: where the transferred zones' feeds are (process-wide, app.py's), which the blocks'
+            AXFR/IXFR answers read; `Generation.transfers` says what they are to follow.
 
     Raises:
         KubeconfigError: a k8s_gateway block has no usable credentials (before anything starts).
@@ -107,8 +117,10 @@ async def open_generation(
         plugins: list[tuple[Address, str, str]] = []
         blocks: list[tuple[int, tuple[str, ...], Block]] = []
         probes: list[tuple[Forwarder, dns.name.Name]] = []
+        transfers: dict[dns.name.Name, ZoneSource] = {}
         for server in cfg.servers:
             authority = None
+            transfer = None
             if server.gateway is not None:
                 gw = server.gateway
                 settings = ZoneSettings.from_config(gw)
@@ -119,6 +131,7 @@ async def open_generation(
                 stores.append(store)
                 reported.append(store_metrics)
                 authority = Authority(settings, store, _names(gw.fallthrough))
+                transfer = _transfer(server, settings, store, feeds, transfers)
             forwarder = _forwarder(server, loop, metrics, caches)
             names = (["k8s_gateway"] if server.gateway else []) + list(server.plugins)
             plugins.extend(
@@ -129,7 +142,8 @@ async def open_generation(
             )
             for port in sorted({key.port for key in server.keys}):
                 zones = tuple(dns.name.from_text(k.zone) for k in server.keys if k.port == port)
-                blocks.append((port, server.bind, Block(zones, authority, forwarder, server.loadbalance, server.log)))
+                block = Block(zones, authority, forwarder, server.loadbalance, server.log, transfer, server.tsig)
+                blocks.append((port, server.bind, block))
                 if forwarder is not None and server.loop:
                     probes.extend((forwarder, zone) for zone in zones)
         generation = Generation(
@@ -140,6 +154,7 @@ async def open_generation(
             tuple(reported),
             tuple(caches),
             tuple(plugins),
+            transfers,
         )
         if probes:
             nursery.start_soon(_detect_loops, loop, probes, generation.serving)
@@ -147,6 +162,25 @@ async def open_generation(
             yield generation
         finally:
             nursery.cancel_scope.cancel()
+
+
+def _transfer(
+    server: ServerBlock,
+    settings: ZoneSettings,
+    store: RecordStore,
+    feeds: FeedLookup,
+    transfers: dict[dns.name.Name, ZoneSource],
+) -> TransferPolicy | None:
+    """The block's `transfer`, and the feed source of each zone it names (added to transfers)."""
+    config = server.transfer
+    if config is None:
+        return None
+    zones = tuple(dns.name.from_text(z) for z in config.zones) or settings.zones
+    tsig = TsigPolicy([(settings.zones, server.tsig)]) if server.tsig is not None else None
+    for zone in zones:
+        inner = tuple(z for z in settings.zones if z != zone and z.is_subdomain(zone))
+        transfers[zone] = ZoneSource(store, settings.ttl, inner, config, tsig)
+    return TransferPolicy(zones, config, feeds)
 
 
 def _views(blocks: list[tuple[int, tuple[str, ...], Block]]) -> dict[Address, View]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 # Directive families register themselves on import (see registry.py).
 from k8sgw.config import dnsplugins as _dnsplugins  # noqa: F401
 from k8sgw.config import ops as _ops  # noqa: F401
+from k8sgw.config import transfer as _transfer  # noqa: F401
 from k8sgw.config.directives import build_config as _build_config
 from k8sgw.config.directives import supported_directives as _supported_directives
 from k8sgw.config.lexer import tokenize as _tokenize

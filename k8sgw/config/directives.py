@@ -30,6 +30,7 @@ from k8sgw.config.models import (
 )
 from k8sgw.config.parser import IMPORT_UNSUPPORTED, Directive, RawServerBlock, unset_variables
 from k8sgw.config.registry import Context, count_args, parser_for, registered
+from k8sgw.config.transfer import check_zones
 from k8sgw.errors import ConfigError
 from k8sgw.labels import parse_label_selector
 
@@ -112,6 +113,7 @@ def _server_block(block: RawServerBlock, ctx: Context) -> ServerBlock:
             else:
                 message = f'unknown directive "{d.name}" (supported: {supported})'
             raise ctx.error(message, d.line)
+    check_zones(plugins, gateway.zones if gateway is not None else None, ctx)
     return ServerBlock(keys=keys, bind=tuple(bind), gateway=gateway, plugins=plugins, line=block.line)
 
 

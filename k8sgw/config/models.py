@@ -17,6 +17,7 @@ from k8sgw.kubeapi.kinds import CLAIMING_KINDS
 if TYPE_CHECKING:  # the directive modules import this one; the properties need only the names
     from k8sgw.config.dnsplugins import CacheConfig, ForwardConfig
     from k8sgw.config.ops import HealthConfig, LogConfig, PrometheusConfig, ReadyConfig, ReloadConfig
+    from k8sgw.config.transfer import TransferConfig, TsigConfig
 
 __all__ = [
     "DEFAULT_RESOURCES",
@@ -140,6 +141,14 @@ class ServerBlock(BaseModel):
     @property
     def cache(self) -> CacheConfig | None:
         return self.plugins.get("cache")
+
+    @property
+    def transfer(self) -> TransferConfig | None:
+        return self.plugins.get("transfer")
+
+    @property
+    def tsig(self) -> TsigConfig | None:
+        return self.plugins.get("tsig")
 
     @property
     def loadbalance(self) -> bool:

@@ -27,9 +27,12 @@ import dns.rdatatype
 import dns.rrset
 
 from k8sgw.config.ops import LogConfig
+from k8sgw.config.transfer import TsigConfig
 from k8sgw.dnsserver.replies import make_reply
 from k8sgw.records.recordmap import RecordMap
 from k8sgw.records.store import ZoneSettings
+from k8sgw.transfer.serve import TransferPolicy
+from k8sgw.transfer.tsig import TsigPolicy
 
 __all__ = ["Authority", "Block", "Forwards", "View", "answer"]
 
@@ -68,6 +71,8 @@ class Block:
         forwarder: `forward`, if the block has it (the I/O is in forward.py).
         loadbalance: shuffle A/AAAA records in every answer (`loadbalance`; replies.encode does it).
         log: the block's `log` directive, read by ops/instrument.py (answer() ignores it).
+        transfer: `transfer`: which zones AXFR/IXFR serve, to whom (wire.py hands those queries on).
+        tsig: `tsig`: the block's keys and which queries must be signed.
     """
 
     zones: tuple[dns.name.Name, ...]
@@ -75,6 +80,8 @@ class Block:
     forwarder: Forwards | None = None
     loadbalance: bool = False
     log: LogConfig | None = None
+    transfer: TransferPolicy | None = None
+    tsig: TsigConfig | None = None
 
 
 class Forwards(Protocol):
@@ -93,6 +100,9 @@ class View:
     def __init__(self, blocks: Iterable[Block]) -> None:
         self.blocks = tuple(blocks)
         self.loadbalance = any(b.loadbalance for b in self.blocks)
+        signed = [(b.zones, b.tsig) for b in self.blocks if b.tsig is not None]
+        self.tsig = TsigPolicy(signed) if signed else None
+        """The keys of every block's `tsig` (a key is the listener's) and what each block requires."""
         self._by_zone = sorted(
             ((zone, block) for block in self.blocks for zone in block.zones), key=lambda zb: -len(zb[0])
         )

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from k8sgw.dnsserver.answer import View
 from k8sgw.dnsserver.assembly import Assembler, read_question
 from k8sgw.dnsserver.forward import Pending
-from k8sgw.dnsserver.wire import HEADER_SIZE, handle_wire
+from k8sgw.dnsserver.wire import HEADER_SIZE, Outbound, TransferQuery, handle_wire
 
 __all__ = ["FastPath"]
 
@@ -43,7 +43,11 @@ class FastPath:
         self.view = view
         self.max_bytes = max_bytes
         self._stores = tuple(b.authority.store for b in view.blocks if b.authority is not None)
-        self._cacheable = not any(b.loadbalance for b in view.blocks)
+        # Not kept: `loadbalance` shuffles, and anything when `tsig require` makes an unsigned
+        # query's answer depend on more than its bytes.
+        self._cacheable = not any(b.loadbalance for b in view.blocks) and not (
+            view.tsig is not None and view.tsig.requires_queries()
+        )
         self._maps: tuple = tuple(s.current for s in self._stores)
         self._udp: dict[bytes, bytes] = {}
         self._tcp: dict[bytes, bytes] = {}
@@ -58,11 +62,12 @@ class FastPath:
         self.handle_udp = self._handler(True, self._udp)
         self.handle_tcp = self._handler(False, self._tcp)
 
-    def handle(self, wire: bytes, *, udp: bool) -> bytes | Pending | None:
-        """Same bytes as handle_wire(wire, view, udp=udp), from the cache when it can."""
-        return self.handle_udp(wire) if udp else self.handle_tcp(wire)
+    def handle(self, wire: bytes, *, udp: bool, addr: object = None) -> bytes | Pending | Outbound | None:
+        """Same bytes as handle_wire(wire, view, udp=udp), from the cache when it can; a transfer
+        query answered for the client at addr."""
+        return self.handle_udp(wire, addr) if udp else self.handle_tcp(wire, addr)
 
-    def _handler(self, udp: bool, entries: dict[bytes, bytes]) -> Callable[..., bytes | Pending | None]:
+    def _handler(self, udp: bool, entries: dict[bytes, bytes]) -> Callable[..., bytes | Pending | Outbound | None]:
         check = self._check_generation
         answer = self._answer
         get = entries.get
@@ -70,22 +75,22 @@ class FastPath:
             (store,) = self._stores
             fast = self
 
-            def handle_one(wire: bytes, addr: object = None) -> bytes | Pending | None:
+            def handle_one(wire: bytes, addr: object = None) -> bytes | Pending | Outbound | None:
                 if store.current is not fast._maps[0]:
                     check()
                 tail = get(wire[2:])
                 if tail is not None:
                     return wire[:2] + tail
-                return answer(wire, udp, entries)
+                return answer(wire, udp, entries, addr)
 
             return handle_one
 
-        def handle_any(wire: bytes, addr: object = None) -> bytes | Pending | None:
+        def handle_any(wire: bytes, addr: object = None) -> bytes | Pending | Outbound | None:
             check()
             tail = get(wire[2:])
             if tail is not None:
                 return wire[:2] + tail
-            return answer(wire, udp, entries)
+            return answer(wire, udp, entries, addr)
 
         return handle_any
 
@@ -103,7 +108,9 @@ class FastPath:
                 self._maps = tuple(s.current for s in self._stores)
                 return
 
-    def _answer(self, wire: bytes, udp: bool, entries: dict[bytes, bytes]) -> bytes | Pending | None:
+    def _answer(
+        self, wire: bytes, udp: bool, entries: dict[bytes, bytes], addr: object
+    ) -> bytes | Pending | Outbound | None:
         q = read_question(wire) if self._cacheable else None
         if q is None:
             reply = handle_wire(wire, self.view, udp=udp)
@@ -118,6 +125,8 @@ class FastPath:
                     reply = handle_wire(wire, self.view, udp=udp)
                     if type(reply) is bytes and reply[12 : q.end] == wire[12 : q.end]:
                         self._keep_by_question(udp, q.key, reply, q.end)
+        if type(reply) is TransferQuery:
+            return reply.answer(addr)  # never kept: whether it is allowed depends on the client
         if type(reply) is bytes and self._cacheable and HEADER_SIZE <= len(wire) <= MAX_QUERY_SIZE:
             self._make_room(udp, len(wire) + len(reply) + ENTRY_OVERHEAD)
             entries[wire[2:]] = reply[2:]

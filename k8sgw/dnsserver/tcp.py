@@ -12,7 +12,7 @@ import trio
 from k8sgw.dnsserver.forward import LOCAL_SHORTAGE_ERRNOS, Pending
 from k8sgw.dnsserver.sockets import TCP_BACKLOG
 from k8sgw.dnsserver.throttle import LogThrottle, repeats_note
-from k8sgw.dnsserver.wire import Handler, Handlers
+from k8sgw.dnsserver.wire import Handler, Handlers, Outbound
 
 __all__ = ["TcpLimits", "serve_tcp"]
 
@@ -162,6 +162,14 @@ async def _answer_buffered(
         message = bytes(buffer[offset + 2 : end])
         offset = end
         reply = handlers.tcp(message, peer)
+        if type(reply) is Outbound:
+            # A zone transfer: what is ready goes first, then its messages one by one.
+            if replies and not await _send(stream, replies, limits):
+                return None
+            replies = bytearray()
+            if not await _send_all_messages(stream, reply, limits):
+                return None
+            continue
         if type(reply) is Pending and reply.done is not None:
             reply = reply.done  # forwarded, answered without I/O
         elif reply is not None and type(reply) is not bytes:  # Deferred: a Pending, or one wrapped
@@ -179,6 +187,21 @@ async def _answer_buffered(
         replies += reply
     del buffer[:offset]
     return replies
+
+
+async def _send_all_messages(stream: trio.SocketStream, outbound: Outbound, limits: TcpLimits) -> bool:
+    """Send a transfer's messages, each packed just before it is sent, so a transfer of any size
+    holds the event loop for one message at a time and the rest of the server goes on between."""
+    sent, complete = 0, False
+    try:
+        for message in outbound.messages():
+            if not await _send(stream, bytearray(struct.pack("!H", len(message)) + message), limits):
+                return False
+            sent += 1
+        complete = True
+        return True
+    finally:
+        outbound.finished(sent, complete)
 
 
 async def _send(stream: trio.SocketStream, data: bytearray, limits: TcpLimits) -> bool:

@@ -8,6 +8,11 @@ no question → FORMERR, or NOERROR when the query has an OPT (RFC 7873 §5.4: h
 only for a server cookie); several questions → FORMERR; EDNS version > 0 → BADVERS (RFC 6891
 §6.1.3); class ≠ IN → REFUSED; bytes after the question and OPT are ignored. A bug in answer()
 costs one SERVFAIL, never the server.
+
+A signed query (TSIG, RFC 8945) is verified against the listener's keys while it is parsed, and
+its reply is signed; one that does not verify gets the TSIG error reply (BADKEY, BADSIG,
+BADTIME). A query `tsig require` names that is not signed is REFUSED. AXFR and IXFR for a zone a
+block transfers become a TransferQuery, which the server answers knowing the client's address.
 """
 
 from __future__ import annotations
@@ -28,10 +33,22 @@ import dns.rdatatype
 from k8sgw.dnsserver.answer import Block, View, answer
 from k8sgw.dnsserver.forward import Pending
 from k8sgw.dnsserver.replies import MIN_UDP_PAYLOAD, OUR_PAYLOAD, encode, header_reply, make_reply
+from k8sgw.transfer.serve import Outbound, TransferQuery
+from k8sgw.transfer.tsig import error_reply, is_tsig_failure
 
 # Pending lives with the forwarding I/O in forward.py; it is named here too because it is part of
 # what a Handler returns.
-__all__ = ["HEADER_SIZE", "Deferred", "Handler", "Handlers", "Pending", "handle_wire", "refuse_transfer"]
+__all__ = [
+    "HEADER_SIZE",
+    "Deferred",
+    "Handler",
+    "Handlers",
+    "Outbound",
+    "Pending",
+    "TransferQuery",
+    "handle_wire",
+    "refuse_transfer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +65,9 @@ class Deferred(Protocol):
     async def reply(self) -> bytes: ...
 
 
-Handler = Callable[[bytes, Any], "bytes | Deferred | None"]
+Handler = Callable[[bytes, Any], "bytes | Deferred | Outbound | None"]
 """What a server calls per message: (query bytes, client address) → reply bytes, a Deferred
-reply (forwarded) or None (drop)."""
+reply (forwarded), an Outbound (a zone transfer's messages, TCP only) or None (drop)."""
 
 
 class Handlers:
@@ -63,8 +80,9 @@ class Handlers:
         self.tcp = tcp
 
 
-def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | Pending | None:
-    """The reply to one DNS message, None when it must be dropped, or Pending when it is forwarded.
+def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | Pending | TransferQuery | None:
+    """The reply to one DNS message, None when it must be dropped, Pending when it is forwarded, or
+    a TransferQuery (AXFR/IXFR of a zone a block transfers) for the server to answer.
 
     Args:
         wire: the query as received (for TCP: without its length prefix).
@@ -79,13 +97,17 @@ def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | Pending | None
     opcode = (flags >> 11) & 0xF
     if opcode != _QUERY:
         return header_reply(wire, dns.rcode.REFUSED if opcode == _NOTIFY else dns.rcode.NOTIMP)
-    if ancount or nscount or flags & _RCODE:
+    # One authority record is an IXFR's SOA (RFC 1995 §3), checked once the question is read.
+    if ancount or nscount > 1 or flags & _RCODE:
         return header_reply(wire, dns.rcode.FORMERR)
+    keyring = view.tsig.keyring if view.tsig is not None else None
     try:
-        query = dns.message.from_wire(wire, ignore_trailing=True)
-    except dns.exception.DNSException:
+        query = dns.message.from_wire(wire, ignore_trailing=True, keyring=keyring)
+    except dns.exception.DNSException as exc:
+        if is_tsig_failure(exc):
+            return _tsig_failed(wire, exc, keyring)
         return _formerr(wire)
-    if query.additional:  # records other than OPT (and TSIG, which dnspython checks itself)
+    if query.additional or (nscount and not _is_ixfr(query)):  # records other than OPT and TSIG
         return header_reply(wire, dns.rcode.FORMERR)
     try:
         reply = _checked_answer(query, qdcount, view, udp)
@@ -94,6 +116,8 @@ def handle_wire(wire: bytes, view: View, *, udp: bool) -> bytes | Pending | None
         reply = make_reply(query, dns.rcode.SERVFAIL)
     if isinstance(reply, Block):
         return _forwarded(query, reply, udp)
+    if type(reply) is TransferQuery:
+        return reply
     return encode(reply, query, udp=udp, loadbalance=view.loadbalance and _shuffles(query, view))
 
 
@@ -125,9 +149,39 @@ def _checked_answer(query: dns.message.Message, qdcount: int, view: View, udp: b
     if question.rdclass != dns.rdataclass.IN:
         # CHAOS too: k8sgw tells no version or host name (as CoreDNS without `chaos`).
         return make_reply(query, dns.rcode.REFUSED, dns.edns.EDECode.NOT_SUPPORTED)
+    if view.tsig is not None and not query.had_tsig and view.tsig.requires(question.name, question.rdtype):
+        return make_reply(query, dns.rcode.REFUSED, dns.edns.EDECode.PROHIBITED)  # `tsig require`
     if question.rdtype in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
-        return refuse_transfer(query, view, udp=udp)
+        return _transfer(query, view, udp)
     return answer(query, view)
+
+
+def _transfer(query: dns.message.Message, view: View, udp: bool) -> dns.message.Message | TransferQuery:
+    """A TransferQuery where the zone's block transfers it; otherwise as refuse_transfer says."""
+    name = query.question[0].name
+    block = view.block_for(name)
+    policy = block.transfer if block is not None else None
+    if policy is None or name not in policy.zones:
+        return refuse_transfer(query, view, udp=udp)
+    if udp and query.question[0].rdtype == dns.rdatatype.AXFR:
+        return make_reply(query, dns.rcode.NOTIMP)  # RFC 5936 §4.2: AXFR is TCP only (as NSD)
+    return TransferQuery(query, policy, udp=udp)
+
+
+def _is_ixfr(query: dns.message.Message) -> bool:
+    """An IXFR whose authority section is one SOA at the zone's name (RFC 1995 §3)."""
+    if len(query.question) != 1 or query.question[0].rdtype != dns.rdatatype.IXFR or len(query.authority) != 1:
+        return False
+    soa = query.authority[0]
+    return soa.rdtype == dns.rdatatype.SOA and soa.name == query.question[0].name and len(soa) == 1
+
+
+def _tsig_failed(wire: bytes, exc: Exception, keyring: dict | None) -> bytes:
+    reply = error_reply(wire, exc, keyring)
+    if reply is None:
+        return _formerr(wire)
+    logger.debug("TSIG of a query failed: %s: %s", type(exc).__name__, exc)
+    return reply
 
 
 def refuse_transfer(query: dns.message.Message, view: View, *, udp: bool) -> dns.message.Message:

@@ -15,7 +15,7 @@ import dns.rcode
 
 from k8sgw.dnsserver.answer import View
 from k8sgw.dnsserver.assembly import read_question
-from k8sgw.dnsserver.wire import Handler, Pending
+from k8sgw.dnsserver.wire import Handler, Outbound, Pending
 from k8sgw.ops.metrics import Metrics, QueryCells, server_label
 from k8sgw.ops.querylog import MAX_KEY_BYTES, Memo, QueryLogger, memo_key, summarize
 from k8sgw.records.keys import NameKey
@@ -136,6 +136,8 @@ def instrument(
     def handler(wire: bytes, addr: Any) -> bytes | Pending | None:
         started = perf_counter()
         reply = handle(wire, addr)
+        if type(reply) is Outbound:
+            return reply  # a zone transfer logs itself when done; it is not a query's answer
         if isinstance(reply, Pending):
             return _Observed(reply, lambda out: record(wire, out, addr, started, "forward"))
         try:

@@ -122,7 +122,10 @@ class Publisher:
                 set_rrsets(mutation, name, rrsets, stop_at=zones)
                 if i % _STEP == 0:
                     yield
-        self.current = RecordMap(nodes=mutation.finish(), version=old.version + 1, serial=serial, ready=ready)
+        names_changed = frozenset(names) | reversed_names if reversed_names else frozenset(names)
+        self.current = RecordMap(
+            nodes=mutation.finish(), version=old.version + 1, serial=serial, ready=ready, changed=names_changed
+        )
         logger.debug(
             "published record map version %d: %d names changed, serial %d, ready %s",
             self.current.version, len(touched), serial, ready,

@@ -60,12 +60,15 @@ class RecordMap:
             (it starts from the clock, see store.py).
         ready: every enabled kind has finished its first list; until then in-zone answers are
             SERVFAIL, since an empty index would answer NXDOMAIN for names that exist.
+        changed: the names whose records may differ from version - 1 (None: unknown, compare
+            everything); what follows the map version by version (zone transfer) reads only these.
     """
 
     nodes: immutables.Map[NameKey, Node] = _EMPTY
     version: int = 0
     serial: int = 1
     ready: bool = False
+    changed: frozenset[NameKey] | None = None
 
     def get(self, name: dns.name.Name) -> Node | None:
         return self.nodes.get(NameKey.of(name))

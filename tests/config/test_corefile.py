@@ -40,7 +40,7 @@ def option(text: str) -> GatewayConfig:
 
 def test_public_api() -> None:
     public = {name for name in dir(k8sgw.config) if not name.startswith("_")}
-    modules = {"directives", "dnsplugins", "lexer", "models", "ops", "parser", "registry", "annotations", "os", "Mapping"}
+    modules = {"directives", "dnsplugins", "lexer", "models", "ops", "parser", "registry", "transfer", "annotations", "os", "Mapping"}
     assert set(k8sgw.config.__all__) == public - modules
     assert SUPPORTED_DIRECTIVES[:2] == ("bind", "k8s_gateway")
     assert SUPPORTED_RESOURCES == (
