@@ -40,7 +40,7 @@ from k8sgw.dnsserver.wire import Handler, Handlers
 from k8sgw.errors import ConfigError
 from k8sgw.generation import Address, Generation, open_generation
 from k8sgw.kubeapi.watch import RetryPolicy
-from k8sgw.memory import reclaim_ended_generation
+from k8sgw.memory import after_zone_copy, reclaim_ended_generation
 from k8sgw.ops.endpoints import metrics_enabled, probe_health
 from k8sgw.ops.http import RouteTable, listen_error, open_ops_listeners, serve_ops_listeners
 from k8sgw.ops.instrument import instrument, needs_instrumenting
@@ -189,7 +189,7 @@ class _Runtime:
         self.ops: dict[Address, _OpsListener] = {}
         self.running: _Running | None = None
         # Zone transfer feeds outlive generations: a reload that keeps a zone keeps its journal.
-        self.feeds = Feeds(nursery)
+        self.feeds = Feeds(nursery, after_copy=after_zone_copy)
 
     # -- the two phases ---------------------------------------------------------------------------
 

@@ -62,8 +62,9 @@ class ZoneSource:
 class ZoneFeed:
     """One zone's copy, journal and notifier; `run` is its only writer."""
 
-    def __init__(self, zone: dns.name.Name, source: ZoneSource) -> None:
+    def __init__(self, zone: dns.name.Name, source: ZoneSource, after_copy: Callable[[], None] = lambda: None) -> None:
         self.zone = zone
+        self._after_copy = after_copy
         self.source = source
         self.copy = ZoneCopy(zone, source.inner)
         self.journal = Journal(source.config.journal_versions, source.config.journal_bytes)
@@ -115,6 +116,7 @@ class ZoneFeed:
             self.journal.record(step)
         snapshot = self.copy.snapshot
         if before is None:
+            self._after_copy()
             logger.info("transfer: %s ready at serial %d, %d records", self.zone, snapshot.serial, snapshot.count())
         if before is None or before.serial != snapshot.serial:
             self.notifier.poke(snapshot.serial)
@@ -125,8 +127,10 @@ class ZoneFeed:
 class Feeds:
     """Every transferred zone's feed; app.py commits each generation's sources here."""
 
-    def __init__(self, nursery: trio.Nursery) -> None:
+    def __init__(self, nursery: trio.Nursery, *, after_copy: Callable[[], None] = lambda: None) -> None:
+        """after_copy: called once a feed has its first copy of a zone (process memory housekeeping)."""
         self._nursery = nursery
+        self._after_copy = after_copy
         self._feeds: dict[dns.name.Name, ZoneFeed] = {}
 
     def get(self, zone: dns.name.Name) -> ZoneFeed | None:
@@ -142,7 +146,7 @@ class Feeds:
         for zone, source in sources.items():
             feed = self._feeds.get(zone)
             if feed is None:
-                feed = self._feeds[zone] = ZoneFeed(zone, source)
+                feed = self._feeds[zone] = ZoneFeed(zone, source, self._after_copy)
                 self._nursery.start_soon(feed.run, name=f"transfer feed {zone}")
             else:
                 feed.attach(source)

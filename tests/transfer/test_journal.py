@@ -51,3 +51,23 @@ def test_serials_compare_on_the_rfc_1982_circle():
     assert serial_newer(3, 2**32 - 5)  # past the wrap, still newer
     assert not serial_newer(2**32 - 5, 3)
     assert not serial_newer(2**31 + 1, 1)  # exactly half way round or more: not newer
+
+
+def test_the_serial_still_rises_when_the_resource_version_passes_2_to_the_32():
+    import dns.name
+
+    from k8sgw.records.keys import NameKey
+    from k8sgw.records.publisher import Publisher
+    from k8sgw.records.settings import ZoneSettings
+
+    publisher = Publisher(ZoneSettings(["example.org."]), ready=True)
+    serials = []
+    for rv in (2**32 - 3, 2**32 - 1, 2**32 + 4, 2**32 + 2**30):  # steps under 2^31, as RFC 1982 needs
+        publisher.seen_version(str(rv))
+        touched = {NameKey.of(dns.name.from_text(f"n{rv}.example.org."))}  # a change at each revision
+        for _ in publisher.publish(touched, True, lambda name: ({}, {})):
+            pass
+        serials.append(publisher.current.serial)
+    assert serials[2] < serials[1]  # wrapped as a number...
+    assert all(serial_newer(b, a) for a, b in zip(serials, serials[1:], strict=False))  # ...yet newer (RFC 1982)
+    assert all(0 <= s < 2**32 for s in serials)
