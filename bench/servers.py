@@ -98,19 +98,19 @@ class Server:
             return ""
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 right now (the server binds it a moment later)."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on host right now (the server binds it a moment later)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
+            udp.bind((host, 0))
             port = udp.getsockname()[1]
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
                 try:
-                    tcp.bind(("127.0.0.1", port))
+                    tcp.bind((host, port))
                 except OSError:
                     continue
                 return port
-    raise RuntimeError("no free port for UDP and TCP")
+    raise RuntimeError(f"no port free for both UDP and TCP on {host}")
 
 
 def taskset(cpus: str | None, cmd: list[str]) -> list[str]:

@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import tempfile
@@ -46,6 +45,8 @@ import dns.rdatatype
 import dns.rrset
 import trio
 
+from bench.servers import free_port
+from k8sgw.transfer.serial import serial_newer
 from tests.conftest import tool
 
 __all__ = [
@@ -98,22 +99,7 @@ class SecondaryExited(RuntimeError):
 
 def serial_ge(a: int, b: int) -> bool:
     """a >= b in serial number arithmetic (RFC 1982 §3.2, SERIAL_BITS 32)."""
-    return a == b or 0 < (a - b) % 2**32 < 2**31
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free for both UDP and TCP on host right now (the daemon binds it a moment later)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port = udp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError(f"no port free for both UDP and TCP on {host}")
+    return a == b or serial_newer(a, b)
 
 
 def _fqdn(name: str) -> str:
