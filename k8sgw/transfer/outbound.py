@@ -19,7 +19,7 @@ import dns.message
 from k8sgw.dnsserver.replies import OUR_PAYLOAD
 from k8sgw.transfer.journal import Difference
 from k8sgw.transfer.tsig import MultiSigner
-from k8sgw.transfer.zonecopy import Run, Snapshot
+from k8sgw.transfer.zonecopy import Snapshot
 
 __all__ = ["axfr_records", "ixfr_records", "messages"]
 
@@ -32,29 +32,26 @@ _RESERVED = 11 + 620
 _FLAGS = dns.flags.QR | dns.flags.AA
 
 
-def axfr_records(zone: Snapshot) -> Iterator[Run]:
+def axfr_records(zone: Snapshot) -> Iterator[bytes]:
     """RFC 5936 §2.2: the SOA, every other record, the SOA again."""
-    soa = (zone.soa, (zone.soa,))
-    yield soa
-    yield from zone.runs()
-    yield soa
+    yield zone.soa
+    yield from zone.records()
+    yield zone.soa
 
 
-def ixfr_records(current: bytes, difference: Difference) -> Iterator[Run]:
+def ixfr_records(current: bytes, difference: Difference) -> Iterator[bytes]:
     """RFC 1995 §4, one condensed difference: the new SOA; the old SOA and what it removes; the
     new SOA and what it adds; the new SOA again."""
-    soa = (current, (current,))
-    yield soa
-    yield difference.old_soa, (difference.old_soa,)
-    yield from ((rr, (rr,)) for rr in difference.removed)
-    yield soa
-    yield from ((rr, (rr,)) for rr in difference.added)
-    yield soa
+    yield current
+    yield difference.old_soa
+    yield from difference.removed
+    yield current
+    yield from difference.added
+    yield current
 
 
-def messages(query: dns.message.Message, runs: Iterable[Run], counted: list[int] | None = None) -> Iterator[bytes]:
-    """The reply messages carrying the runs' records, in order, each ready to send (without the
-    TCP length prefix).
+def messages(query: dns.message.Message, records: Iterable[bytes], counted: list[int] | None = None) -> Iterator[bytes]:
+    """The reply messages carrying records, in order, each ready to send (without the TCP length).
 
     Args:
         counted: when given, its first item counts the records packed so far.
@@ -65,28 +62,22 @@ def messages(query: dns.message.Message, runs: Iterable[Run], counted: list[int]
     signer = MultiSigner(query) if query.had_tsig else None
     limit = MESSAGE_SIZE - _RESERVED
     body: list[bytes] = []
-    records = 0
     size = start = 12 + len(question)
-    for joined, wires in runs:
-        pieces = ((joined, len(wires)),) if start + len(joined) <= limit else ((rr, 1) for rr in wires)
-        for piece, count in pieces:
-            if body and size + len(piece) > limit:  # a record larger than the limit goes alone (up to 64 KB)
-                if counted is not None:
-                    counted[0] += records
-                yield _finish(query.id, flags, question, body, records, opt, signer)
-                body, records, size = [], 0, start
-            body.append(piece)
-            records += count
-            size += len(piece)
+    for rr in records:
+        if body and size + len(rr) > limit:  # a record larger than the limit goes alone (up to 64 KB)
+            if counted is not None:
+                counted[0] += len(body)
+            yield _finish(query.id, flags, question, body, opt, signer)
+            body, size = [], start
+        body.append(rr)
+        size += len(rr)
     if counted is not None:
-        counted[0] += records
-    yield _finish(query.id, flags, question, body, records, opt, signer)
+        counted[0] += len(body)
+    yield _finish(query.id, flags, question, body, opt, signer)
 
 
-def _finish(
-    qid: int, flags: int, question: bytes, body: list[bytes], records: int, opt: bytes, signer: MultiSigner | None
-) -> bytes:
-    header = struct.pack("!HHHHHH", qid, flags, 1, records, 0, 1 if opt else 0)
+def _finish(qid: int, flags: int, question: bytes, body: list[bytes], opt: bytes, signer: MultiSigner | None) -> bytes:
+    header = struct.pack("!HHHHHH", qid, flags, 1, len(body), 0, 1 if opt else 0)
     wire = b"".join((header, question, *body, opt))
     return signer.sign(wire) if signer is not None else wire
 

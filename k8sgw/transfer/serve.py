@@ -101,7 +101,7 @@ class TransferQuery:
             if client_serial is None:
                 return encode(make_reply(query, dns.rcode.FORMERR), query, udp=udp)
             if udp or not serial_newer(snapshot.serial, client_serial):
-                return b"".join(messages(query, ((snapshot.soa, (snapshot.soa,)),)))
+                return b"".join(messages(query, (snapshot.soa,)))
             difference = feed.journal.since(client_serial)
             if difference is not None:
                 records = ixfr_records(snapshot.soa, difference)

@@ -24,18 +24,13 @@ from k8sgw.records.keys import NameKey
 from k8sgw.records.recordmap import Node, RecordMap
 from k8sgw.transfer.journal import Step
 
-__all__ = ["Run", "Snapshot", "ZoneCopy", "rr_wires"]
+__all__ = ["Snapshot", "ZoneCopy", "rr_wires"]
 
 _SOA = dns.rdatatype.SOA
 _IN = 1
 _STEP = 512  # names rendered between two chances for the caller to check in with the scheduler
 
-_Entry = tuple[Node, tuple[bytes, ...], bytes]
-"""What a name holds: the Node rendered, its records (wire), and those records joined (a transfer
-packs a name's records as one piece: one step of its loop per name, not per record)."""
-
-Run = tuple[bytes, tuple[bytes, ...]]
-"""Whole records, joined, with the records apart (a transfer splits a run too long for a message)."""
+_Entry = tuple[Node, tuple[bytes, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +42,13 @@ class Snapshot:
     soa: bytes
     entries: immutables.Map[NameKey, _Entry]
 
-    def runs(self) -> Iterable[Run]:
-        """Every record but the SOA, as one run per name."""
-        for _, wires, joined in self.entries.values():
-            yield joined, wires
+    def records(self) -> Iterable[bytes]:
+        for _, wires in self.entries.values():
+            yield from wires
 
     def count(self) -> int:
         """Records in the zone, the SOA once."""
-        return 1 + sum(len(wires) for _, wires, _ in self.entries.values())
+        return 1 + sum(len(wires) for _, wires in self.entries.values())
 
 
 class ZoneCopy:
@@ -110,7 +104,7 @@ class ZoneCopy:
                 removed.extend(w for w in old_wires if w not in new_set)
                 added.extend(w for w in wires if w not in old_set)
             if wires:
-                mutation[name] = (node, wires, b"".join(wires))
+                mutation[name] = (node, wires)
             elif old is not None:
                 del mutation[name]
             rendered += 1
