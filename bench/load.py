@@ -50,6 +50,9 @@ class LoadResult:
     max_ms: float | None = None
     rate: float | None = None  # the -Q limit of a latency run
     probe: str = ""  # how p50/p99 were measured in a latency run
+    probe_sent: int | None = None  # the probe's own queries beside this load (latency, flood)
+    probe_lost: int | None = None
+    log_lines: int | None = None  # query-log lines written for this run (a configuration with `log`)
     server_cpu_pct: float | None = None  # the server's processes, % of its one core, during the run
     other_cpu_pct: float | None = None  # everything else on the server's core (other users' jobs)
     command: str = ""

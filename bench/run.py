@@ -33,7 +33,9 @@ import httpx
 import trio
 
 from bench import cluster as synth
+from bench.configs import CONFIGS, select
 from bench.load import LoadResult, python_load, run_dnsperf
+from bench.logcount import QueryLogCount
 from bench.profile import PySpy, summarise
 from bench.report import Results, ScaleResult, machine_facts, render, write_json
 from bench.servers import (
@@ -42,6 +44,7 @@ from bench.servers import (
     addresses,
     ask,
     process_ticks,
+    read_pss_mb,
     read_rss_mb,
     start_k8sgw,
     start_nsd,
@@ -63,13 +66,14 @@ MODES = ("udp", "udp+edns", "tcp")
 TRAFFIC_LINES_PER_S = 150_000
 TRAFFIC_MAX_LINES = 1_000_000
 PROBE_RATE = 2000.0  # queries/s of the latency probe: 2,000 samples a second, a small share of the load
+FLOOD_PROBE_RATE = 1000.0  # queries/s of real names sent beside a random-subdomain flood
 SYNC_TIMEOUT = 600.0  # seconds; 50k objects take a few, a broken build never answers
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="k8sgw next to NSD under dnsperf, and k8sgw at 50k objects.",
+        description="k8sgw next to NSD under dnsperf, and k8sgw at 100k objects.",
     )
     p.add_argument(
         "--objects", type=int, default=2000, help="objects in the throughput cluster (default 2000)"
@@ -78,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
         "--scale-objects",
         type=int,
         default=None,
-        help="objects in the large scale cluster (default 50000; --quick 5000)",
+        help="objects in the large scale cluster (default 100000; --quick 5000)",
     )
     p.add_argument(
         "--small-objects", type=int, default=1000, help="objects in the small scale cluster (default 1000)"
@@ -105,6 +109,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON")
     p.add_argument(
         "--no-traffic", action="store_true", help="skip the rows of names never asked before (new names, NXDOMAIN flood, 0x20)"
+    )
+    p.add_argument(
+        "--configs",
+        type=lambda text: [k.strip() for k in text.split(",") if k.strip()],
+        default=list(CONFIGS),
+        metavar="LIST",
+        help="k8sgw configurations, each its own process in the same run: plain (k8s_gateway "
+        "alone, plus --plugin lines), deployed (the directives of deploy/kustomize/base's Corefile: "
+        "prometheus, health, ready, errors, reload), log (a line per query) (default: all three)",
     )
     p.add_argument("--no-nsd", action="store_true", help="do not run NSD (k8sgw only, no ratios)")
     p.add_argument("--no-throughput", action="store_true", help="skip the load runs")
@@ -156,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.duration is None:
         args.duration = 2.0 if args.quick else 10.0
     if args.scale_objects is None:
-        args.scale_objects = 5000 if args.quick else 50_000
+        args.scale_objects = 5000 if args.quick else 100_000
     if args.changes is None:
         args.changes = 5 if args.quick else 20
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -224,6 +237,10 @@ async def run(args: argparse.Namespace, workdir: Path) -> Results:
             "clients": args.clients,
             "outstanding": args.outstanding,
             "server_cpus": server_cpus,
+            "configs": {
+                c.name: list(c.plugins)
+                for c in select(args.configs, args.plugins, MODES, ())
+            },
             "load_cpus": load_cpu_list,
             "summary": (
                 f"{args.objects:,} objects ({args.objects // 2:,} LoadBalancer Services + "
@@ -231,6 +248,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> Results:
                 f"(80% A, 10% AAAA, 10% NXDOMAIN); {tool}, {args.duration:g} s per run"
                 + (f", best of {args.repeat}" if args.repeat > 1 else "")
                 + "".join(f"; k8sgw with `{line}`" for line in args.plugins)
+                + f"; k8sgw configurations: {', '.join(args.configs)}"
                 + f"; {pinning}"
             ),
         },
@@ -248,7 +266,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> Results:
     if not args.no_scale:
         for size in dict.fromkeys((args.small_objects, args.scale_objects)):
             results.scale.append(
-                await scale(args, workdir / f"scale-{size}", size, server_cpus, results.profiles)
+                await scale(args, workdir / f"scale-{size}", size, server_cpus, results.profiles, use_nsd)
             )
     return results
 
@@ -291,22 +309,35 @@ async def throughput(
 ) -> None:
     lines = synth.query_lines(args.objects, QUERY_LINES)
     query_file = workdir / "queries.txt"
+    real_file = workdir / "queries-real.txt"  # the flood row's real names: existing, A only
+    configs = select(args.configs, args.plugins, MODES, () if args.no_traffic else synth.TRAFFIC)
     async with trio.open_nursery() as nursery:
         _, _, kubeconfig = await _start_cluster(nursery, workdir, args.objects)
         query_file.write_text("\n".join(lines) + "\n")
-        servers: list[Server] = [
-            await start_k8sgw(
+        real_file.write_text("\n".join(line for line in lines if line.endswith(" A") and not line.startswith("nx-")) + "\n")
+        servers: list[Server] = []
+        for config in configs:
+            server = await start_k8sgw(
                 nursery,
-                workdir / "k8sgw",
+                workdir / config.name.replace(" ", "-"),
                 kubeconfig,
                 cpus=server_cpus,
-                log_level=args.k8sgw_log_level,
-                plugins=args.plugins,
+                log_level=config.log_level or args.k8sgw_log_level,
+                plugins=config.plugins,
+                name=config.name,
             )
-        ]
-        await wait_answers(servers[0], _sample_names(args.objects), sync_timeout=SYNC_TIMEOUT)
+            await wait_answers(server, _sample_names(args.objects), sync_timeout=SYNC_TIMEOUT)
+            servers.append(server)
+        modes_of = {c.name: c.modes for c in configs}
         if use_nsd:
             servers.append(await start_nsd(nursery, workdir / "nsd", args.objects, cpus=server_cpus))
+            modes_of["NSD"] = tuple(dict.fromkeys(m for c in configs for m in c.modes))
+        by_name = {s.name: s for s in servers}
+        log_lines = {
+            c.name: QueryLogCount(by_name[c.name].log)
+            for c in configs
+            if any(p.split()[0] == "log" for p in c.plugins)
+        }
 
         server_cpu = int(server_cpus) if server_cpus is not None else None
 
@@ -327,7 +358,7 @@ async def throughput(
                     server.pid, args.py_spy / f"k8sgw-{mode}.folded", duration=args.duration
                 )
             if use_dnsperf:
-                out = workdir / f"dnsperf-{server.name}-{mode}.txt"
+                out = workdir / f"dnsperf-{server.name.replace(' ', '-')}-{mode}.txt"
                 result = await run_dnsperf(
                     server.port,
                     queries,
@@ -350,17 +381,20 @@ async def throughput(
                     **kw,
                 )
             result.server_cpu_pct, result.other_cpu_pct = meter.stop()
+            if server.name in log_lines:
+                result.log_lines = await log_lines[server.name].lines_for(result)
             if spy is not None and (folded := await spy.stop()) is not None:
                 results.profiles.append(summarise(folded))
             return result
 
-        async def latency(server: Server, rate: float) -> LoadResult:
-            """Background load at `rate` minus the probe's share, and the probe timing its own queries."""
+        async def beside_probe(server: Server, mode: str, rate: float, probe_rate: float, probe_file: Path) -> LoadResult:
+            """dnsperf at `rate` (less the probe's share when the probe asks the same kind of
+            question), and the probe timing its own queries at `probe_rate`."""
             probe_seconds = max(0.5, args.duration - 1)
             background: list[LoadResult] = []
 
             async def run_background() -> None:
-                background.append(await load(server, "udp", rate=max(1.0, rate - PROBE_RATE)))
+                background.append(await load(server, mode, rate=max(1.0, rate)))
 
             async with trio.open_nursery() as inner:
                 inner.start_soon(run_background)
@@ -370,20 +404,19 @@ async def throughput(
                     "-m",
                     "bench.probe",
                     str(server.port),
-                    str(PROBE_RATE),
+                    str(probe_rate),
                     f"{probe_seconds:g}",
-                    str(query_file),
+                    str(probe_file),
                 ]
                 proc = await trio.run_process(taskset(load_cpus, cmd), capture_stdout=True, check=True)
             probe = json.loads(proc.stdout)
             result = background[0]
-            result.mode = "latency"
             result.rate = rate
-            result.lost += probe["lost"]
+            result.probe_sent, result.probe_lost = probe["sent"], probe["lost"]
             result.p50_ms, result.p99_ms = probe["p50_ms"], probe["p99_ms"]
             result.p999_ms, result.max_ms = probe["p999_ms"], probe["max_ms"]
             result.probe = (
-                f"probe.py: {probe['sent']:,} queries at {PROBE_RATE:g}/s one at a time"
+                f"probe.py: {probe['sent']:,} queries at {probe_rate:g}/s one at a time"
                 f"{' (SCHED_FIFO)' if probe['realtime'] else ''}, beside {result.command}"
             )
             return result
@@ -394,19 +427,35 @@ async def throughput(
         for _ in range(args.repeat):  # best of N: on a shared machine the best run is the least disturbed
             for mode in (*MODES, *traffic_files):  # interleaved: drift (thermal, neighbours) hits both alike
                 for server in servers:
+                    if mode not in modes_of[server.name]:
+                        continue
                     run = await load(server, mode)
                     best = results.throughput.setdefault(server.name, {}).get(mode)
                     if best is None or run.qps > best.qps:
                         results.throughput[server.name][mode] = run
         for server in servers:
-            results.throughput[server.name]["latency"] = await latency(
-                server, results.throughput[server.name]["udp"].qps / 2
-            )
+            rate = results.throughput[server.name]["udp"].qps / 2
+            lat = await beside_probe(server, "udp", rate - PROBE_RATE, PROBE_RATE, query_file)
+            lat.mode, lat.lost = "latency", lat.lost + lat.probe_lost
+            results.throughput[server.name]["latency"] = lat
+        nsd_flood = results.throughput.get("NSD", {}).get("nxdomain")
+        flooded = [s for s in servers if s.name == "NSD" or any(c.name == s.name and c.flood for c in configs)]
+        for server in flooded if "nxdomain" in traffic_files else ():
+            # At NSD's own maximum flood rate (k8sgw's, without NSD): the real names must all be answered.
+            rate = (nsd_flood or results.throughput[server.name]["nxdomain"]).qps
+            flood = await beside_probe(server, "nxdomain", rate, FLOOD_PROBE_RATE, real_file)
+            flood.mode = "flood"
+            results.throughput[server.name]["flood"] = flood
         nursery.cancel_scope.cancel()
 
 
 async def scale(
-    args: argparse.Namespace, workdir: Path, count: int, server_cpus: str | None, profiles: list[str]
+    args: argparse.Namespace,
+    workdir: Path,
+    count: int,
+    server_cpus: str | None,
+    profiles: list[str],
+    use_nsd: bool,
 ) -> ScaleResult:
     result = ScaleResult(objects=count)
     async with trio.open_nursery() as nursery:
@@ -433,6 +482,10 @@ async def scale(
         await trio.sleep(0.5)  # let the first map's garbage go before reading memory
         result.rss_mb, result.hwm_mb = read_rss_mb(k8sgw.pid)
         result.update_ms = await time_changes(cluster, k8sgw, count, args.changes)
+        if use_nsd:  # the reference: NSD holding the same names, loaded from a zone file
+            nsd = await start_nsd(nursery, workdir / "nsd", count, cpus=server_cpus)
+            result.nsd_mb = read_pss_mb(nsd.pid)
+            result.zone_file_bytes = (workdir / "nsd" / "bench.zone").stat().st_size
         nursery.cancel_scope.cancel()
     return result
 

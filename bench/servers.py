@@ -33,6 +33,7 @@ __all__ = [
     "ask",
     "free_port",
     "nsd_version",
+    "read_pss_mb",
     "read_rss_mb",
     "start_k8sgw",
     "start_nsd",
@@ -199,6 +200,19 @@ def read_rss_mb(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
+def read_pss_mb(pid: int) -> float:
+    """The proportional set size of a process tree in MB: shared pages counted once, so a server
+    that forks (NSD: main, xfrd, server) is not counted three times."""
+    total_kb = 0
+    for p in _tree(pid):
+        try:
+            m = re.search(r"^Pss:\s+(\d+) kB", Path(f"/proc/{p}/smaps_rollup").read_text(), re.MULTILINE)
+        except OSError:
+            continue
+        total_kb += int(m.group(1)) if m else 0
+    return total_kb / 1024
+
+
 async def start_k8sgw(
     nursery: trio.Nursery,
     workdir: Path,
@@ -208,6 +222,7 @@ async def start_k8sgw(
     log_level: str = "info",
     plugins: Sequence[str] = (),
     reverse_zones: Sequence[str] = (),
+    name: str = "k8sgw",
 ) -> Server:
     """Start `python -m k8sgw -conf <generated Corefile>` on a free port of 127.0.0.1.
 
@@ -231,7 +246,7 @@ async def start_k8sgw(
     )
     log = workdir / "k8sgw.log"
     cmd = taskset(cpus, [sys.executable, "-m", "k8sgw", "-conf", str(corefile), "-log.level", log_level])
-    return await _start(nursery, "k8sgw", port, cmd, log, cwd=workdir)
+    return await _start(nursery, name, port, cmd, log, cwd=workdir)
 
 
 async def start_nsd(nursery: trio.Nursery, workdir: Path, count: int, *, cpus: str | None) -> Server:
