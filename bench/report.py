@@ -85,6 +85,16 @@ class Check:
 
 
 @dataclass
+class Phase:
+    """A phase measured by its own module (bench.churn, bench.replicas): its table, its checks and its data."""
+
+    name: str
+    lines: list[str]
+    checks: list[Check]
+    data: dict[str, Any]
+
+
+@dataclass
 class Results:
     machine: dict[str, Any]
     settings: dict[str, Any]
@@ -92,6 +102,7 @@ class Results:
     scale: list[ScaleResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)  # py-spy summaries (--py-spy)
+    phases: list[Phase] = field(default_factory=list)
 
     def k8sgw_servers(self) -> list[str]:
         return [name for name in self.throughput if name != "NSD"]
@@ -191,6 +202,8 @@ class Results:
                     ok,
                 )
             )
+        for phase in self.phases:
+            out += phase.checks
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -211,6 +224,7 @@ class Results:
                 "NSD": marginal_bytes(self.scale, "nsd_mb") if len(self.scale) >= 2 else None,
             },
             "checks": [{**asdict(c), "verdict": c.verdict} for c in self.checks()],
+            **{phase.name: phase.data for phase in self.phases},
             "notes": self.notes,
             "profiles": self.profiles,
         }
@@ -373,6 +387,8 @@ def render(results: Results) -> str:
                 f"{'update p50 large/small':<34}{_num(c.value, '.2f'):>14}{'':>{14 * (len(sc) - 1)}}  {c.target:<24}{c.verdict}"
             )
         lines.append("")
+    for phase in results.phases:
+        lines += [*phase.lines, ""]
     checks = results.checks()
     missed = [c for c in checks if c.passed is False]
     gated = [c for c in checks if c.passed is not None]
@@ -418,7 +434,7 @@ def _throughput_lines(results: Results, server: str) -> list[str]:
     k8s, nsd = runs[server], runs.get("NSD", {})
     plugins = s.get("configs", {}).get(server)
     head = f"{server + ' (' + format(s['objects'], ',') + ' objects)':<34}" + "".join(f"{x:>16}" for x in columns)
-    head += f"{'ratio':>9}  {'target':<16}result"
+    head += f"{'ratio' if 'NSD' in columns else '':>9}  {'target':<16}result"
     lines = [head, "-" * len(head)]
     if plugins:
         lines.append(f"  with: {'; '.join(' '.join(p.split()) for p in plugins)}")

@@ -37,7 +37,8 @@ from bench.configs import CONFIGS, select
 from bench.load import LoadResult, python_load, run_dnsperf
 from bench.logcount import QueryLogCount
 from bench.profile import PySpy, summarise
-from bench.report import Results, ScaleResult, machine_facts, render, write_json
+from bench.replicas import replicas, replicas_checks, replicas_lines
+from bench.report import Phase, Results, ScaleResult, machine_facts, render, write_json
 from bench.servers import (
     CpuMeter,
     Server,
@@ -123,6 +124,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-throughput", action="store_true", help="skip the load runs")
     p.add_argument("--no-scale", action="store_true", help="skip the scale runs")
     p.add_argument(
+        "--replicas",
+        type=lambda text: [int(n) for n in text.split(",") if n.strip()],
+        default=[1, 2, 4],
+        metavar="LIST",
+        help="replica counts whose API cost and answer skew are measured (default 1,2,4; "
+        "python -m bench.replicas runs this phase alone)",
+    )
+    p.add_argument(
+        "--replica-objects",
+        type=int,
+        default=None,
+        help="objects in the replicas' cluster (default 50000; --quick 2000)",
+    )
+    p.add_argument("--no-replicas", action="store_true", help="skip the replicas phase")
+    p.add_argument(
         "--loadgen",
         choices=["auto", "dnsperf", "python"],
         default="auto",
@@ -172,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.scale_objects = 5000 if args.quick else 100_000
     if args.changes is None:
         args.changes = 5 if args.quick else 20
+    if args.replica_objects is None:
+        args.replica_objects = 2000 if args.quick else 50_000
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
@@ -268,6 +286,18 @@ async def run(args: argparse.Namespace, workdir: Path) -> Results:
             results.scale.append(
                 await scale(args, workdir / f"scale-{size}", size, server_cpus, results.profiles, use_nsd)
             )
+    if not args.no_replicas and args.replicas:
+        measured = await replicas(
+            workdir / "replicas",
+            objects=args.replica_objects,
+            counts=args.replicas,
+            changes=args.changes,
+            server_cpus=server_cpus,
+            log_level=args.k8sgw_log_level,
+        )
+        results.phases.append(
+            Phase("replicas", replicas_lines(measured), replicas_checks(measured), measured.to_json())
+        )
     return results
 
 

@@ -31,6 +31,10 @@ TINY = [
     "1",
     "--changes",
     "2",
+    "--replica-objects",
+    "100",
+    "--replicas",
+    "1,2",
 ]
 
 
@@ -104,12 +108,15 @@ def test_with_the_tools_installed(tmp_path):
     deployed = (tmp_path / "work" / "throughput" / "k8sgw-deployed" / "Corefile").read_text()
     assert "    prometheus 127.0.0.1:0\n" in deployed and "    reload\n" in deployed
     assert "real names lost" in stdout and "query-log lines written" in stdout
+    # The replicas phase (bench.replicas, tested on its own in test_replicas_bench.py) is in the table.
+    assert [r["replicas"] for r in results["replicas"]["runs"]] == [1, 2]
+    assert "replicas (100 objects)" in stdout
     assert_sane_scale(results)
     assert "NXDOMAIN flood queries/s" in stdout and "one name, 0x20 case queries/s" in stdout
     assert "UDP queries/s" in stdout and "TCP queries/s" in stdout and "p99 ms" in stdout
     assert "VmRSS once synced, MB" in stdout and "change → answer" in stdout
     assert "UDP I/O recvmmsg/sendmmsg batches" in stdout  # the C module is built and in use
-    assert ("k8sgw/NSD" in stdout) == ("NSD" in servers)
+    assert ("ratio  target" in stdout) == ("NSD" in servers)
     assert {c["verdict"] for c in results["checks"]} <= {"PASS", "MISS", "info"}
     assert results["machine"]["nproc"] >= 1 and results["machine"]["python"]
 
@@ -123,6 +130,7 @@ def test_python_client_k8sgw_only(tmp_path):
         "python",
         "--no-nsd",
         "--no-scale",
+        "--no-replicas",
         "--configs",
         "plain",
         "--plugin",
