@@ -4,7 +4,7 @@ Every flag of the coredns binary (-conf, -dns.port, -pidfile, -plugins, -quiet, 
 what it means there, with one dash as coredns spells them or two; -validate and -log.level are
 k8sgw's own. A bad command line is one line on stderr and exit status 1, like any other bad input.
 SIGINT and SIGTERM cancel the root nursery, so every task closes its sockets and streams on the
-way out.
+way out; then the query-log lines still buffered are written.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import trio
 from k8sgw import __version__
 from k8sgw.config import SUPPORTED_DIRECTIVES, SUPPORTED_RESOURCES, Config, load
 from k8sgw.errors import ConfigError, K8sgwError, cap_echoed
+from k8sgw.ops import logsink
+from k8sgw.ops.logsink import LOG_FORMAT
 
 if TYPE_CHECKING:  # the network stack is imported only when serving (see run)
     from k8sgw.app import Bound
@@ -115,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         trio.run(partial(run, cfg, quiet=args.quiet, pidfile=args.pidfile))
     except* (K8sgwError, OSError) as group:  # bad credentials, a port in use, a forwarding loop
         fatal.extend(leaves(group))
+    finally:
+        shutdown_logging()
     for exc in fatal:
         print(f"k8sgw: {exc}", file=sys.stderr)
     return 1 if fatal else 0
@@ -126,12 +130,25 @@ def leaves(group: BaseExceptionGroup) -> list[BaseException]:
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Log records to stderr as LOG_FORMAT; query-log lines through the process's LineSink on the
+    same stream (batched, written off the answering path; flushed by shutdown_logging or at exit).
+    When logging was configured before (an embedding program), it is left alone and query lines
+    go through it."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()  # sys.stderr
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+        root.setLevel(getattr(logging, level.upper()))
+        logsink.install(handler.stream, handler.lock)
     # httpx logs every request at INFO, which is every watch reconnect: too loud.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def shutdown_logging() -> None:
+    """Write the query-log lines still buffered (SIGTERM, SIGINT and errors come here too)."""
+    logsink.shutdown()
 
 
 async def run(cfg: Config, *, quiet: bool = False, pidfile: str | None = None) -> None:

@@ -9,5 +9,6 @@ are in ``k8sgw.config.ops``.
     endpoints.py  routes for /health, /ready, /metrics and serve_endpoints(cfg, ...) for a Config
     metrics.py    Metrics: CoreDNS's metric names plus k8sgw's own, read from the stores at scrape time
     querylog.py   format_entry / QueryLogger: CoreDNS's common log format from wire messages
+    logsink.py    LineSink: query-log lines buffered in memory, written in batches by a thread
     reload.py     watch_corefile: new Corefile contents whenever its SHA-256 changes
 """

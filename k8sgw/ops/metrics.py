@@ -46,6 +46,10 @@ k8sgw's own, one series per k8s_gateway block (``zones``: its zones, space-separ
     k8sgw_cluster_ready{zones, cluster}                 1 once that cluster listed every kind (several clusters)
     k8sgw_cluster_last_event_age_seconds{zones, cluster} seconds since that cluster's last watch event
     k8sgw_objects_skipped{zones, kind, reason}          objects that claim a name but supply no record
+    k8sgw_query_log_lines_total{result}                 `log` lines "written", or "unwritten" (stderr
+                                                        failed); with the CLI's batched writer only
+    k8sgw_query_log_waits_total                         times answering waited for that writer (its
+                                                        buffer was full: backpressure)
 
 plus the standard ``process_*`` and ``python_*`` families of prometheus_client.
 """
@@ -73,6 +77,7 @@ from k8sgw.kubeapi.kinds import Kind
 # The watcher defines what it reports; a store's observer here implements that protocol.
 from k8sgw.kubeapi.watch import NULL_OBSERVER as NULL_WATCH_OBSERVER
 from k8sgw.kubeapi.watch import WatchObserver
+from k8sgw.ops.logsink import installed as installed_sink
 
 __all__ = [
     "CONTENT_TYPE",
@@ -556,6 +561,7 @@ class Metrics:
             "coredns_forward_healthcheck_failures", "Counter of the number of failed healthchecks.", ["to"], fwd.failures
         )
         yield from self._collect_stores()
+        yield from _collect_query_log()
 
     def _collect_caches(self) -> Iterator[Metric]:
         entries = GaugeMetricFamily(
@@ -634,6 +640,17 @@ def _hist(table: dict[tuple[str, ...], _Histogram], key: tuple[str, ...], bucket
     if hist is None:
         hist = table[key] = _Histogram(buckets)
     return hist
+
+
+def _collect_query_log() -> Iterator[Metric]:
+    sink = installed_sink()
+    if sink is None:
+        return
+    yield _counter(
+        "k8sgw_query_log_lines", "Query-log lines written, or not (the stream failed).", ["result"],
+        {("written",): [sink.written], ("unwritten",): [sink.unwritten]},
+    )
+    yield _counter("k8sgw_query_log_waits", "Times answering waited for the query-log writer.", [], {(): [sink.waits]})
 
 
 def _counter(name: str, doc: str, labels: list[str], table: dict[tuple[str, ...], list[int]]) -> Metric:

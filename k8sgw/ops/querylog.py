@@ -7,7 +7,11 @@ record), without building dnspython messages, so a logged query costs microsecon
 follow CoreDNS's replacer: ``{>header}`` ones are case-insensitive, an unknown ``{>x}`` becomes
 ``-``, any other unknown ``{x}`` is left as written, and an empty value is ``-``.
 
-Logged at INFO on the logger "k8sgw.query", so ``-log.level warning`` silences it.
+Logged at INFO on the logger "k8sgw.query", so ``-log.level warning`` silences it. The constant
+part of a line is rendered once per distinct (query, reply) pair, both without their IDs: a
+repeated query's line is one str.format of the client's address and port, the ID, the duration
+(and {when}). Under the CLI the lines go to the process's LineSink (logsink.py), which writes them
+in batches from another thread with the same prefix logging gives; otherwise through logging.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from k8sgw.config.ops import COMMON_LOG_FORMAT, LOG_CLASSES, LogConfig
+from k8sgw.ops.logsink import LineSink, Prefix, installed
 
 __all__ = [
     "MAX_MEMO_BYTES",
@@ -264,6 +269,32 @@ class _Template:
             text if fallback is None else (values.get(text) or fallback) for text, fallback in self.parts
         )
 
+    def compile(self, values: dict[str, str], *, duration: bool, prefixed: bool) -> str:
+        """The line with `values` filled in, as a str.format string whose fields are the values
+        that differ between repeats of one query: {0} the prefix (when `prefixed`, which also ends
+        the line with a newline), {1} remote, {2} port, {3} ID, {4} duration (a slot only when
+        `duration`: else it is "-" like any value missing), {5} {when}."""
+        slots = _SLOTS if duration else _SLOTS_NO_DURATION
+        out = ["{0}"] if prefixed else []
+        for text, fallback in self.parts:
+            if fallback is None:
+                out.append(text.replace("{", "{{").replace("}", "}}"))
+            elif text in slots:
+                out.append(slots[text])
+            else:
+                out.append((values.get(text) or fallback).replace("{", "{{").replace("}", "}}"))
+        if prefixed:
+            out.append("\n")
+        return "".join(out)
+
+    @property
+    def uses_when(self) -> bool:
+        return any(text == "{when}" for text, fallback in self.parts if fallback is not None)
+
+
+_SLOTS = {"{remote}": "{1}", "{port}": "{2}", "{>id}": "{3}", "{duration}": "{4}", "{when}": "{5}"}
+_SLOTS_NO_DURATION = {k: v for k, v in _SLOTS.items() if k != "{duration}"}
+
 
 @functools.lru_cache(maxsize=32)
 def _template(fmt: str) -> _Template:
@@ -280,7 +311,10 @@ def _rcode_text(rcode: int) -> str:
 def _seconds(duration: float) -> str:
     # Go: strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s" of a nanosecond Duration. Durations
     # have few significant digits, so the shortest form is the exact one, trailing zeros cut.
-    ns = max(round(duration * 1e9), 0)
+    ns = round(duration * 1e9)
+    if 0 < ns < 1_000_000_000:  # the usual case, without divisions: "0." and nine digits, zeros cut
+        return "0." + str(ns + 1_000_000_000)[1:].rstrip("0") + "s"
+    ns = max(ns, 0)
     text = f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}".rstrip("0").rstrip(".")
     return text + "s"
 
@@ -321,9 +355,10 @@ class Memo:
         """Bytes counted against max_bytes."""
         return self._bytes
 
-    def put(self, key: bytes, value):
-        """entries[key] = value (starting over when full); returns value."""
-        cost = len(key) + MEMO_ENTRY_BYTES
+    def put(self, key, value, weight: int | None = None):
+        """entries[key] = value (starting over when full); returns value. `weight`: the bytes
+        the key and value hold, for a key that is not bytes (default: len(key))."""
+        cost = (len(key) if weight is None else weight) + MEMO_ENTRY_BYTES
         if self._bytes + cost > self.max_bytes:
             self.entries.clear()
             self._bytes = 0
@@ -363,19 +398,30 @@ class QueryLogger:
 
     Args:
         cfg: the directive's model.
-        logger: where lines go (default "k8sgw.query", at INFO).
+        logger: its level decides whether lines are logged (default "k8sgw.query", at INFO); a
+            logger given here also receives the lines (no sink).
+        sink: where finished lines go, prefixed as LOG_FORMAT does; default: the process's
+            (logsink.installed()) unless a logger is given. None there: lines go to the logger.
     """
 
-    def __init__(self, cfg: LogConfig, logger: logging.Logger | None = None) -> None:
+    def __init__(self, cfg: LogConfig, logger: logging.Logger | None = None, sink: LineSink | None = None) -> None:
         self.cfg = cfg
+        self.sink = sink if sink is not None or logger is not None else installed()
         self.logger = logger or logging.getLogger(QUERY_LOGGER)
         self._all_names = "." in cfg.names
         self._all_classes = cfg.classes >= frozenset(LOG_CLASSES)
         self._scopes = tuple(dns.name.from_text(n) for n in cfg.names)
         self._template = _template(cfg.format)
+        self._uses_when = self._template.uses_when
+        self._prefix = Prefix("INFO", self.logger.name)
+        self._prefix_ms = -1
+        self._prefix_text = ""
         # query key (memo_key) → (its values, EDNS payload), or None: not logged (unreadable, out of scope)
         self._queries = Memo()
         self._replies = Memo()  # reply minus ID → (values, class)
+        # (proto, query minus ID, reply minus ID or None) → the line as Template.compile gives
+        # it, or None: not logged. What is left to fill in is what differs between repeats.
+        self._lines = Memo()
 
     def log(
         self,
@@ -389,6 +435,40 @@ class QueryLogger:
         """Log one query and its reply (None: dropped) if the directive selects it."""
         if not self.logger.isEnabledFor(logging.INFO):
             return
+        if len(query) > MAX_KEY_BYTES or (reply is not None and len(reply) > MAX_KEY_BYTES):
+            line = self._compile(query, reply, proto)  # not memoised: {size} is the query's own
+        else:
+            key = (proto, query[2:], reply[2:] if reply is not None else None)
+            line = self._lines.entries.get(key, _UNREAD)
+            if line is _UNREAD:
+                line = self._compile(query, reply, proto)
+                self._lines.put(key, line, len(query) + len(reply or b"") + len(line or ""))
+        if line is None:
+            return
+        now = time.time()
+        host = remote[0]
+        sink = self.sink
+        if sink is not None:
+            ms = int(now * 1000)
+            if ms != self._prefix_ms:  # the lines of one millisecond share their prefix (Prefix renders it as logging would)
+                self._prefix_ms = ms
+                self._prefix_text = self._prefix(now)
+        ns = round(duration * 1e9)  # _seconds, inlined for its usual case (under a second)
+        text = line.format(
+            self._prefix_text,
+            (f"[{host}]" if ":" in host else host) or "-",
+            remote[1],
+            query[0] << 8 | query[1],
+            ("0." + str(ns + 1_000_000_000)[1:].rstrip("0") + "s" if 0 < ns < 1_000_000_000 else _seconds(duration)),
+            _when(int(now)) if self._uses_when else "",
+        )
+        if sink is not None:
+            sink.append(text)
+        else:
+            self.logger.info("%s", text)
+
+    def _compile(self, query: bytes, reply: bytes | None, proto: str) -> str | None:
+        """The line of `query` and `reply` but for what differs between repeats; None: not logged."""
         key = memo_key(query)
         known = self._queries.entries.get(key, _UNREAD) if key is not None else _UNREAD
         if known is _UNREAD:
@@ -396,20 +476,17 @@ class QueryLogger:
             if key is not None:
                 self._queries.put(key, known)
         if known is None:
-            return
+            return None
         query_values, payload = known
         reply_values, cls = self._read_reply(reply) if reply is not None else (None, "error")
         if not self._all_classes and cls not in self.cfg.classes:
-            return
-        values = _line_values(remote, proto, time.time)
-        values.update(query_values)
+            return None
+        values = {"{proto}": proto, **query_values}
         values["{size}"] = str(len(query))  # a memo key may leave the EDNS options out
-        values["{>id}"] = str(int.from_bytes(query[:2], "big"))
         values["{>bufsize}"] = _bufsize(payload, proto)
         if reply_values is not None:
             values.update(reply_values)
-            values["{duration}"] = _seconds(duration)
-        self.logger.info("%s", self._template.render(values))
+        return self._template.compile(values, duration=reply is not None, prefixed=self.sink is not None)
 
     def _read_reply(self, reply: bytes) -> tuple[dict[str, str], str]:
         read = self._replies.entries.get(reply[2:]) if len(reply) <= MAX_KEY_BYTES else None
