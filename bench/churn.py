@@ -265,6 +265,7 @@ class CheckerStats:
     received: int = 0
     lost: int = 0
     reverted: int = 0  # a name whose change had been seen answered otherwise later
+    late_replies: int = 0  # lost ones whose reply came after all: k8sgw answered, too late to count
     seconds: float = 0.0
 
     @property
@@ -290,6 +291,7 @@ class Checker:
         self._waiting: set[str] = set()  # pending fqdns with a query in flight
         self.confirm: OrderedDict[str, Expect] = OrderedDict()
         self._inflight: dict[int, tuple[Expect, Applied | None, float]] = {}
+        self._expired: dict[int, float] = {}  # qid counted lost → when it was sent
         self._qid = 0
         self._stopping = False
         self._changed = trio.Event()
@@ -344,6 +346,7 @@ class Checker:
             self._qid = (self._qid + 1) & 0xFFFF
         now = time.perf_counter()
         self._inflight[self._qid] = (expect, change, now)
+        self._expired.pop(self._qid, None)
         self.stats.sent += 1
         try:
             await sock.send(struct.pack("!H", self._qid) + expect.wire[2:])
@@ -359,7 +362,11 @@ class Checker:
             for qid, (_, _, sent) in list(self._inflight.items()):
                 if now - sent > CHECKER_TIMEOUT:
                     del self._inflight[qid]
+                    self._expired[qid] = sent
                     self.stats.lost += 1
+            for qid, sent in list(self._expired.items()):
+                if now - sent > 30:  # well before the 16-bit id comes round again at this rate
+                    del self._expired[qid]
             for fqdn in sorted(self.pending, key=self._asked.__getitem__):
                 change = self.pending.get(fqdn)  # the receiver may have finished it while we sent
                 if change is None:
@@ -398,8 +405,11 @@ class Checker:
             arrived = time.perf_counter()
             if len(data) < 12:
                 continue
-            entry = self._inflight.pop(struct.unpack_from("!H", data)[0], None)
+            qid = struct.unpack_from("!H", data)[0]
+            entry = self._inflight.pop(qid, None)
             if entry is None:
+                if self._expired.pop(qid, None) is not None:
+                    self.stats.late_replies += 1
                 continue
             self.stats.received += 1
             expect, change, _ = entry
@@ -773,6 +783,9 @@ def churn_lines(r: ChurnResult) -> list[str]:
         lines.append(row("lost queries: dnsperf / probe / checker",
                          f"{c.dnsperf.lost:,} / {c.probe['lost']:,} / {c.checker.lost:,}", "0",
                          verdict("churn: lost queries (dnsperf + probe + checker)")))
+        if c.checker.lost:
+            lines.append(f"  (the checker's lost: {c.checker.late_replies:,} answered after {CHECKER_TIMEOUT:g} s, "
+                         f"{c.checker.lost - c.checker.late_replies:,} never)")
         lines.append(row("  answered, queries/s (all three)", _num(c.qps), "", "info"))
         lines.append(row("  sent: dnsperf / probe / checker",
                          f"{c.dnsperf.sent:,} / {c.probe['sent']:,} / {c.checker.sent:,}", "", "info"))
