@@ -56,7 +56,7 @@ from k8sgw.devapi.kubeconfig import write_kubeconfig
 from k8sgw.devapi.server import serve_devapi
 from k8sgw.devapi.store import DevCluster
 
-__all__ = ["main", "parser"]
+__all__ = ["main", "parser", "run_probe"]
 
 logger = logging.getLogger(__name__)
 
@@ -429,17 +429,7 @@ async def throughput(
             async with trio.open_nursery() as inner:
                 inner.start_soon(run_background)
                 await trio.sleep(min(0.5, args.duration / 4))  # the load reaches its rate first
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "bench.probe",
-                    str(server.port),
-                    str(probe_rate),
-                    f"{probe_seconds:g}",
-                    str(probe_file),
-                ]
-                proc = await trio.run_process(taskset(load_cpus, cmd), capture_stdout=True, check=True)
-            probe = json.loads(proc.stdout)
+                probe = await run_probe(server.port, probe_rate, probe_seconds, probe_file, load_cpus)
             result = background[0]
             result.rate = rate
             result.probe_sent, result.probe_lost = probe["sent"], probe["lost"]
@@ -477,6 +467,13 @@ async def throughput(
             flood.mode = "flood"
             results.throughput[server.name]["flood"] = flood
         nursery.cancel_scope.cancel()
+
+
+async def run_probe(port: int, rate: float, seconds: float, query_file: Path, cpus: str | None) -> dict:
+    """bench.probe as its own process on `cpus`: its JSON (sent, lost, p50/p99/p99.9/max ms, realtime)."""
+    cmd = [sys.executable, "-m", "bench.probe", str(port), str(rate), f"{seconds:g}", str(query_file)]
+    proc = await trio.run_process(taskset(cpus, cmd), capture_stdout=True, check=True)
+    return json.loads(proc.stdout)
 
 
 async def scale(
