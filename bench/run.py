@@ -139,6 +139,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-replicas", action="store_true", help="skip the replicas phase")
     p.add_argument(
+        "--churn-seconds",
+        type=float,
+        default=None,
+        help="seconds of 200 changes/s under half the max query rate (default 60; --quick 3; "
+        "python -m bench.churn runs this phase alone, with more options)",
+    )
+    p.add_argument("--no-churn", action="store_true", help="skip the churn phase")
+    p.add_argument(
         "--loadgen",
         choices=["auto", "dnsperf", "python"],
         default="auto",
@@ -286,6 +294,18 @@ async def run(args: argparse.Namespace, workdir: Path) -> Results:
             results.scale.append(
                 await scale(args, workdir / f"scale-{size}", size, server_cpus, results.profiles, use_nsd)
             )
+    if not args.no_churn:
+        # Imported here: bench.churn builds on this module's helpers (the cluster, the probe).
+        from bench.churn import ChurnSettings, churn, churn_checks, churn_lines
+
+        settings = ChurnSettings.quick() if args.quick else ChurnSettings()
+        if args.churn_seconds is not None:
+            settings.seconds = args.churn_seconds
+            settings.ref_seconds = min(settings.ref_seconds, args.churn_seconds)
+        settings.objects, settings.clients, settings.outstanding = args.objects, args.clients, args.outstanding
+        settings.k8sgw_log_level = args.k8sgw_log_level
+        measured = await churn(settings, workdir / "churn", server_cpus, load_cpu_list)
+        results.phases.append(Phase("churn", churn_lines(measured), churn_checks(measured), measured.to_json()))
     if not args.no_replicas and args.replicas:
         measured = await replicas(
             workdir / "replicas",

@@ -35,6 +35,8 @@ TINY = [
     "100",
     "--replicas",
     "1,2",
+    "--churn-seconds",
+    "1",
 ]
 
 
@@ -111,6 +113,7 @@ def test_with_the_tools_installed(tmp_path):
     # The replicas phase (bench.replicas, tested on its own in test_replicas_bench.py) is in the table.
     assert [r["replicas"] for r in results["replicas"]["runs"]] == [1, 2]
     assert "replicas (100 objects)" in stdout
+    assert results["churn"]["changes"] and results["churn"]["never"] == 0 and "churn (100 objects" in stdout
     assert_sane_scale(results)
     assert "NXDOMAIN flood queries/s" in stdout and "one name, 0x20 case queries/s" in stdout
     assert "UDP queries/s" in stdout and "TCP queries/s" in stdout and "p99 ms" in stdout
@@ -131,6 +134,7 @@ def test_python_client_k8sgw_only(tmp_path):
         "--no-nsd",
         "--no-scale",
         "--no-replicas",
+        "--no-churn",
         "--configs",
         "plain",
         "--plugin",
