@@ -136,6 +136,12 @@ class Assembler:
         """Forget every rendered fragment (a record map was published)."""
         self._tables.clear()
 
+    def advance(self, changed: frozenset[NameKey]) -> None:
+        """The stores published the next version, changing only `changed`: keep the other names'
+        RRset fragments, render the SOA again (its serial rose)."""
+        for tables in self._tables.values():
+            tables.advance(changed)
+
     def reply(self, wire: bytes, q: Question, udp: bool) -> bytes | None:
         labels = q.labels
         blocks = self._blocks
@@ -159,11 +165,21 @@ class _Tables:
 
     def __init__(self, authority: Authority) -> None:
         self.settings = authority.settings
+        self._store = authority.store
         self.records: RecordMap = authority.store.current
         self.zones = {NameKey.of(z): z for z in self.settings.zones}
         self._answers: dict[tuple[NameKey, int], tuple[int, bytes] | None] = {}
         self._soas: dict[tuple[NameKey, int], bytes | None] = {}
         self._soa_names: dict[NameKey, frozenset[NameKey]] = {}
+
+    def advance(self, changed: frozenset[NameKey]) -> None:
+        self.records = self._store.current
+        answers = self._answers
+        for name in changed:
+            answers.pop((name, _A), None)
+            answers.pop((name, _AAAA), None)
+        self._soas.clear()
+        self._soa_names.clear()
 
     def reply(self, wire: bytes, q: Question, udp: bool) -> bytes | None:
         records = self.records

@@ -4,8 +4,13 @@ Parsing and building a message costs ~100 µs in dnspython; a dict lookup costs 
 So the reply to a query is kept by the query's bytes minus its ID (question with its spelling,
 flags, EDNS options: everything the reply depends on) and served again with the new ID spliced
 in. Entries belong to one generation of record maps (the maps current in every store the view
-reads) and all die together when any of them publishes. Replies that are not a pure function of
-the query and the maps are never kept: forwarded ones (Pending) and `loadbalance` shuffles.
+reads) and die when it publishes, with one exception that keeps a cluster under churn on the fast
+path: a positive A/AAAA answer for a name that exists (assembled: the name's own RRset, nothing
+synthesised or chased) depends only on that name's node, so when the next map is the very next
+version and says which names changed, only those names' answers go. Negative answers carry the
+zone's SOA, whose serial every change raises, so they always go. Replies that are not a pure
+function of the query and the maps are never kept: forwarded ones (Pending) and `loadbalance`
+shuffles.
 
 Memory is bounded by bytes, not entries: each protocol's keys and replies count against
 MAX_BYTES, and a query longer than MAX_QUERY_SIZE (only a large EDNS option makes one: no name,
@@ -21,6 +26,8 @@ from k8sgw.dnsserver.answer import View
 from k8sgw.dnsserver.assembly import Assembler, read_question
 from k8sgw.dnsserver.forward import Pending
 from k8sgw.dnsserver.wire import HEADER_SIZE, Outbound, TransferQuery, handle_wire
+from k8sgw.records.keys import NameKey
+from k8sgw.records.recordmap import RecordMap
 
 __all__ = ["FastPath"]
 
@@ -52,6 +59,11 @@ class FastPath:
         self._udp: dict[bytes, bytes] = {}
         self._tcp: dict[bytes, bytes] = {}
         self._sizes = {True: 0, False: 0}  # bytes held by _udp (True) and _tcp (False)
+        # The positive answers that outlive a publish (see the module's docstring), per protocol,
+        # and their query keys by name, so a changed name's answers can be found and dropped.
+        self._lasting: dict[bool, dict[bytes, bytes]] = {True: {}, False: {}}
+        self._lasting_names: dict[bool, dict[NameKey, list[bytes]]] = {True: {}, False: {}}
+        self._lasting_sizes = {True: 0, False: 0}
         self._assembler = Assembler(view)
         # Full-path replies by Question.key (lower-cased question, RD, EDNS parameters): a new
         # spelling of a question answered before costs a splice, not dnspython. Values are the
@@ -71,6 +83,7 @@ class FastPath:
         check = self._check_generation
         answer = self._answer
         get = entries.get
+        get_lasting = self._lasting[udp].get
         if len(self._stores) == 1:
             (store,) = self._stores
             fast = self
@@ -78,7 +91,7 @@ class FastPath:
             def handle_one(wire: bytes, addr: object = None) -> bytes | Pending | Outbound | None:
                 if store.current is not fast._maps[0]:
                     check()
-                tail = get(wire[2:])
+                tail = get(wire[2:]) or get_lasting(wire[2:])
                 if tail is not None:
                     return wire[:2] + tail
                 return answer(wire, udp, entries, addr)
@@ -87,7 +100,7 @@ class FastPath:
 
         def handle_any(wire: bytes, addr: object = None) -> bytes | Pending | Outbound | None:
             check()
-            tail = get(wire[2:])
+            tail = get(wire[2:]) or get_lasting(wire[2:])
             if tail is not None:
                 return wire[:2] + tail
             return answer(wire, udp, entries, addr)
@@ -97,16 +110,39 @@ class FastPath:
     def _check_generation(self) -> None:
         # Identity of the published maps: a publish swaps the reference, so `is` is exact.
         maps = self._maps
-        for i, store in enumerate(self._stores):
-            if store.current is not maps[i]:
-                self._udp.clear()
-                self._tcp.clear()
-                self._sizes[True] = self._sizes[False] = 0
-                self._by_question[True].clear()
-                self._by_question[False].clear()
-                self._assembler.clear()
-                self._maps = tuple(s.current for s in self._stores)
-                return
+        current = tuple(s.current for s in self._stores)
+        if all(new is old for new, old in zip(current, maps, strict=True)):
+            return
+        self._maps = current
+        self._udp.clear()
+        self._tcp.clear()
+        self._by_question[True].clear()
+        self._by_question[False].clear()
+        steps = [(old, new) for old, new in zip(maps, current, strict=True) if new is not old]
+        if all(_next_step(old, new) for old, new in steps):
+            changed = frozenset().union(*(new.changed for _, new in steps))
+            for udp in (True, False):
+                self._forget(udp, changed)
+            self._assembler.advance(changed)
+        else:
+            for udp in (True, False):
+                self._forget(udp, None)
+            self._assembler.clear()
+        self._sizes[True], self._sizes[False] = self._lasting_sizes[True], self._lasting_sizes[False]
+
+    def _forget(self, udp: bool, names: frozenset[NameKey] | None) -> None:
+        """Drop the lasting answers of `names` (None: all of them)."""
+        lasting, by_name = self._lasting[udp], self._lasting_names[udp]
+        if names is None:
+            lasting.clear()
+            by_name.clear()
+            self._lasting_sizes[udp] = 0
+            return
+        for name in names & by_name.keys() if len(names) < len(by_name) else [n for n in by_name if n in names]:
+            for key in by_name.pop(name):
+                tail = lasting.pop(key, None)
+                if tail is not None:
+                    self._lasting_sizes[udp] -= len(key) + len(tail) + ENTRY_OVERHEAD
 
     def _answer(
         self, wire: bytes, udp: bool, entries: dict[bytes, bytes], addr: object
@@ -125,6 +161,13 @@ class FastPath:
                     reply = handle_wire(wire, self.view, udp=udp)
                     if type(reply) is bytes and reply[12 : q.end] == wire[12 : q.end]:
                         self._keep_by_question(udp, q.key, reply, q.end)
+                elif reply[6:8] != b"\0\0" and HEADER_SIZE <= len(wire) <= MAX_QUERY_SIZE:
+                    # An assembled answer with records: the name's own A/AAAA RRset; it lasts.
+                    self._make_room(udp, len(wire) + len(reply) + ENTRY_OVERHEAD)
+                    self._lasting[udp][wire[2:]] = reply[2:]
+                    self._lasting_names[udp].setdefault(q.labels, []).append(wire[2:])
+                    self._lasting_sizes[udp] += len(wire) - 2 + len(reply) - 2 + ENTRY_OVERHEAD
+                    return reply
         if type(reply) is TransferQuery:
             return reply.answer(addr)  # never kept: whether it is allowed depends on the client
         if type(reply) is bytes and self._cacheable and HEADER_SIZE <= len(wire) <= MAX_QUERY_SIZE:
@@ -141,9 +184,20 @@ class FastPath:
         if self._sizes[udp] + size > self.max_bytes:
             (self._udp if udp else self._tcp).clear()
             self._by_question[udp].clear()
+            self._forget(udp, None)
             self._sizes[udp] = 0
         self._sizes[udp] += size
+
+    def lasting_answers(self) -> int:
+        """How many positive answers are kept across publishes now (both protocols)."""
+        return len(self._lasting[True]) + len(self._lasting[False])
 
     def held_bytes(self) -> int:
         """What the kept replies cost now, as counted against max_bytes (both protocols, both tables)."""
         return self._sizes[True] + self._sizes[False]
+
+
+def _next_step(old: RecordMap, new: RecordMap) -> bool:
+    """Whether `new` follows `old` directly and says which names changed (so answers of the other
+    names are still right): one version on, the same readiness, `changed` known."""
+    return new.version == old.version + 1 and new.changed is not None and new.ready == old.ready

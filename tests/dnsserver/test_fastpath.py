@@ -240,3 +240,118 @@ def test_a_new_spelling_of_a_question_answered_before_is_spliced():
     again = dns.message.make_query("ALIAS.example.ORG.", "A").to_wire()
     assert read_question(again).key in fast._by_question[True]
     assert fast.handle(again, udp=True) == handle_wire(again, view, udp=True)
+
+
+# ---- answers kept across publishes ----------------------------------------------------------------
+
+CHURN_NAMES = [
+    "web.example.org.", "two.example.org.", "a.b.example.org.", "b.example.org.", "*.apps.example.org.",
+    "x.apps.example.org.", "alias.example.org.", "example.org.", "deep.a.b.example.org.",
+]
+_A_DATA = [dns.rdata.from_text("IN", "A", f"192.0.2.{i}") for i in range(1, 5)]
+_AAAA_DATA = [dns.rdata.from_text("IN", "AAAA", f"2001:db8::{i}") for i in range(1, 3)]
+_CNAME_DATA = dns.rdata.from_text("IN", "CNAME", "web.example.org.")
+
+# One step of churn: (name, what it holds next: A addresses, AAAA addresses, a CNAME instead, TTL)
+churn_steps = st.tuples(
+    st.sampled_from(CHURN_NAMES),
+    st.lists(st.sampled_from(_A_DATA), max_size=3, unique=True),
+    st.lists(st.sampled_from(_AAAA_DATA), max_size=2, unique=True),
+    st.booleans(),
+    st.sampled_from([None, 30]),
+)
+churn_queries = st.tuples(
+    st.sampled_from([*CHURN_NAMES[:4], "y.apps.example.org.", *CHURN_NAMES[5:], "nothing.example.org."]),
+    st.lists(st.booleans(), max_size=30),
+    st.sampled_from([1, 28, 16]),
+    st.sampled_from([-1, 0]),
+)
+
+
+class _PublisherStore:
+    def __init__(self, publisher) -> None:
+        self.publisher = publisher
+
+    @property
+    def current(self):
+        return self.publisher.current
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rounds=st.lists(
+        st.tuples(st.lists(churn_steps, min_size=1, max_size=3), st.integers(1, 2), st.lists(churn_queries, max_size=10)),
+        min_size=1,
+        max_size=8,
+    ),
+    udp=st.booleans(),
+)
+def test_answers_kept_across_publishes_are_the_full_paths(rounds, udp):
+    """Under churn the fast path keeps the positive answers of unchanged names across a publish;
+    after every publish (one version on, or two at once), every answer is still the full path's."""
+    from k8sgw.dnsserver.answer import Authority
+    from k8sgw.records.keys import NameKey
+    from k8sgw.records.publisher import Publisher
+    from k8sgw.records.store import ZoneSettings
+
+    zone_settings = ZoneSettings(["example.org."])
+    publisher = Publisher(zone_settings, ready=True)
+    view = View([Block(zone_settings.zones, Authority(zone_settings, _PublisherStore(publisher)))])
+    fast = FastPath(view)
+    held: dict[NameKey, tuple[dict, dict]] = {}
+    revision = 100
+    for steps, publishes, asked in rounds:
+        touched: set[NameKey] = set()
+        for i, (name, a, aaaa, cname, ttl) in enumerate(steps):
+            rrsets = {5: (_CNAME_DATA,)} if cname and name != "example.org." else {}
+            if not rrsets:
+                rrsets = {t: tuple(v) for t, v in ((1, a), (28, aaaa)) if v}
+            key = NameKey.of(dns.name.from_text(name))
+            held[key] = (rrsets, {1: ttl, 28: ttl} if ttl else {})
+            touched.add(key)
+            if i < publishes or i == len(steps) - 1:  # one or more versions between two queries
+                revision += 1
+                publisher.seen_version(str(revision))  # the serial rises, as with the API's revisions
+                for _ in publisher.publish(touched, True, lambda n: tuple(map(dict, held.get(n, ({}, {}))))):
+                    pass
+                touched = set()
+        # Every name as first asked (from the tables when kept from before), then the random ones
+        # twice (the second time from the tables).
+        every = [(name, [], rdtype, -1) for name in CHURN_NAMES for rdtype in (1, 28)]
+        for name, flips, rdtype, edns in every + asked * 2:
+            wire = dns.message.make_query(mixed_case(name, flips), rdtype, use_edns=edns).to_wire()
+            assert fast.handle(wire, udp=udp) == handle_wire(wire, view, udp=udp), (name, rdtype)
+
+
+def test_a_publish_keeps_unchanged_names_answers_and_drops_the_changed_ones():
+    from k8sgw.dnsserver.answer import Authority
+    from k8sgw.records.keys import NameKey
+    from k8sgw.records.publisher import Publisher
+    from k8sgw.records.store import ZoneSettings
+
+    zone_settings = ZoneSettings(["example.org."])
+    publisher = Publisher(zone_settings, ready=True)
+    view = View([Block(zone_settings.zones, Authority(zone_settings, _PublisherStore(publisher)))])
+    fast = FastPath(view)
+    web, two = (NameKey.of(dns.name.from_text(n)) for n in ("web.example.org.", "two.example.org."))
+    state = {web: {1: (_A_DATA[0],)}, two: {1: (_A_DATA[1],)}}
+
+    def publish(*names):
+        publisher.seen_version(str(publisher.current.version + 100))
+        for _ in publisher.publish(set(names), True, lambda n: (dict(state.get(n, {})), {})):
+            pass
+
+    publish(web, two)
+    queries = {n: dns.message.make_query(n, "A").to_wire() for n in ("web.example.org.", "two.example.org.")}
+    nx = dns.message.make_query("nothing.example.org.", "A").to_wire()
+    for wire in (*queries.values(), nx):
+        fast.handle(wire, udp=True)
+    assert fast.lasting_answers() == 2  # the NXDOMAIN (with the SOA) is not one of them
+    state[web] = {1: (_A_DATA[2],)}
+    publish(web)
+    assert fast.handle(queries["two.example.org."], udp=True) == handle_wire(queries["two.example.org."], view, udp=True)
+    assert fast.lasting_answers() == 1  # web's answer went with its change; two's stayed
+    answer = dns.message.from_wire(fast.handle(queries["web.example.org."], udp=True))
+    assert [r.to_text() for r in answer.answer[0]] == ["192.0.2.3"]
+    nx_reply = dns.message.from_wire(fast.handle(nx, udp=True))
+    assert nx_reply.authority[0][0].serial == publisher.current.serial  # the SOA of the new serial
