@@ -253,15 +253,14 @@ async def _time_changes(
 ) -> list[list[float]]:
     """Move `changes` Ingresses, one at a time; per change, ms from the write until each replica
     answers the new address. Every replica is polled in a tight UDP loop from before the write."""
+    from bench.run import next_move  # here: bench.run may import this module
+
     ingresses = [name for name in synth.names(objects) if name.kind == "Ingress"]
     if not ingresses:
         return []
     out = []
     for k in range(changes):
-        name = ingresses[-1 - (k % len(ingresses))]
-        new_ip = f"198.19.254.{k % 250 + 1}"
-        if new_ip in addresses(await ask(servers[0].port, name.fqdn, reply_timeout=1)):
-            new_ip = f"198.19.253.{k % 250 + 1}"
+        name, new_ip = await next_move(ingresses, k, servers[0].port)
         seen: dict[int, float] = {}
         wrote: list[float] = []
 

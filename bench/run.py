@@ -552,6 +552,16 @@ async def time_list(url: str) -> float:
     return time.perf_counter() - start
 
 
+async def next_move(ingresses: list[synth.Name], k: int, port: int) -> tuple[synth.Name, str]:
+    """The k-th timed change: which Ingress moves, and to an address it does not answer now (asked
+    on `port`), so the first reply with it is the change seen."""
+    name = ingresses[-1 - (k % len(ingresses))]
+    new_ip = f"198.19.254.{k % 250 + 1}"
+    if new_ip in addresses(await ask(port, name.fqdn, reply_timeout=1)):
+        new_ip = f"198.19.253.{k % 250 + 1}"
+    return name, new_ip
+
+
 async def time_changes(cluster: DevCluster, k8sgw: Server, count: int, changes: int) -> list[float]:
     """Move `changes` Ingresses to a new address, one at a time; each is timed from the write to the
     DevCluster until k8sgw answers the new address (a UDP query every ~0.1 ms until it does)."""
@@ -560,10 +570,7 @@ async def time_changes(cluster: DevCluster, k8sgw: Server, count: int, changes: 
         return []
     timings = []
     for k in range(changes):
-        name = ingresses[-1 - (k % len(ingresses))]
-        new_ip = f"198.19.254.{k % 250 + 1}"
-        if new_ip in addresses(await ask(k8sgw.port, name.fqdn, reply_timeout=1)):
-            new_ip = f"198.19.253.{k % 250 + 1}"
+        name, new_ip = await next_move(ingresses, k, k8sgw.port)
         start = time.monotonic()
         cluster.apply(synth.changed_ingress(name, new_ip))
         with trio.fail_after(10):

@@ -91,7 +91,8 @@ class FastPath:
             def handle_one(wire: bytes, addr: object = None) -> bytes | Pending | Outbound | None:
                 if store.current is not fast._maps[0]:
                     check()
-                tail = get(wire[2:]) or get_lasting(wire[2:])
+                key = wire[2:]
+                tail = get(key) or get_lasting(key)
                 if tail is not None:
                     return wire[:2] + tail
                 return answer(wire, udp, entries, addr)
@@ -100,7 +101,8 @@ class FastPath:
 
         def handle_any(wire: bytes, addr: object = None) -> bytes | Pending | Outbound | None:
             check()
-            tail = get(wire[2:]) or get_lasting(wire[2:])
+            key = wire[2:]
+            tail = get(key) or get_lasting(key)
             if tail is not None:
                 return wire[:2] + tail
             return answer(wire, udp, entries, addr)
