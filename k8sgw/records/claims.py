@@ -8,7 +8,7 @@ changed are all that is recomputed.
 Most names are claimed by one object of one kind, each record once: their votes are kept as one
 tuple (kind, claim, ...) of the claims themselves, which the object's claims already hold (about
 60 bytes a name instead of 500 for a dict of Counters); a name gets the counting form when a second
-kind or a repeated record arrives there, and keeps it.
+kind, a repeated record or a fifth record arrives there, and keeps it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ _Counted = dict[str, Counter[_Vote]]
 _Single = tuple  # (kind, Claim, ...): one kind's distinct records, each voted once
 RRsets = dict[int, tuple[dns.rdata.Rdata, ...]]
 TTLs = dict[int, int]
+_SINGLE_MAX = 4  # records in the tuple form; past that a name counts (the tuple's scan and copy grow)
 _STEP = 512  # claims between two chances for the caller to check in with the scheduler
 
 
@@ -78,7 +79,7 @@ class ClaimIndex:
             self._votes[name] = (kind, claim)
             return
         if type(entry) is tuple:
-            if entry[0] == kind and not any(_same(c, claim) for c in entry[1:]):
+            if entry[0] == kind and len(entry) <= _SINGLE_MAX and not any(_same(c, claim) for c in entry[1:]):
                 self._votes[name] = (*entry, claim)
                 return
             entry = self._votes[name] = _counted(entry)

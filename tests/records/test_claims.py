@@ -62,3 +62,14 @@ def test_an_object_repeating_a_record_takes_back_both_votes() -> None:
     assert _addresses(index) == ["192.0.2.1"]
     _set(index, "Ingress", "a", ())
     assert index.winning(NAME) == ({}, {})
+
+
+def test_many_records_at_one_name_come_and_go() -> None:
+    index = ClaimIndex(("Service",))
+    many = tuple((NAME, parse_address(f"192.0.2.{i}"), None) for i in range(1, 12))
+    _set(index, "Service", "s", many)
+    assert _addresses(index) == sorted(f"192.0.2.{i}" for i in range(1, 12))
+    _set(index, "Service", "s", many[:3])
+    assert _addresses(index) == ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+    _set(index, "Service", "s", ())
+    assert index.winning(NAME) == ({}, {})
