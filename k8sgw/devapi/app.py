@@ -24,7 +24,7 @@ from . import discovery, tables
 from .errors import ApiError, status_body
 from .kinds import Kind
 from .selectors import parse_field_selector, parse_label_selector
-from .store import Change, DevCluster
+from .store import Change, DevCluster, dumps
 
 __all__ = ["DevApiApp"]
 
@@ -39,8 +39,7 @@ _HEALTH = ("/healthz", "/readyz", "/livez")
 _NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+_dumps = dumps
 
 
 def _headers(content_type: str = "application/json", extra: list[tuple[bytes, bytes]] | None = None) -> list:
@@ -289,16 +288,29 @@ class DevApiApp:
         if _flag(req.params.get("watch")):
             await self._watch(req, send)
         elif self.cluster.faults.take_list_fault():
-            body = _dumps(self._list(req))
+            body = self._list_json(req)
             await _respond(send, 200, body[: len(body) // 2], content_type="application/json")
         elif version := tables.table_version(req.headers.get("accept", "")):
-            listed = self._list(req, as_items=False)
-            await _respond(send, 200, self._table(req, listed["items"], listed["metadata"], version))
+            meta, items = self._list(req)
+            await _respond(send, 200, self._table(req, items, meta, version))
         else:
-            await _respond(send, 200, self._list(req))
+            await _respond(send, 200, self._list_json(req), content_type="application/json")
 
-    def _list(self, req: _Request, *, as_items: bool = True) -> dict[str, Any]:
-        """The list body; `as_items=False` leaves the objects whole (for a Table's rows)."""
+    def _list_json(self, req: _Request) -> bytes:
+        """The list body, encoded: the items' JSON as the cluster keeps it, joined (the same bytes
+        as encoding the whole list)."""
+        meta, items = self._list(req)
+        kind, gv = req.kind, req.kind.group_version(req.version)
+        cluster = self.cluster
+        if kind.builtin:
+            encoded = [cluster.item_json(kind, o) for o in items]
+        else:  # a custom resource's items carry their apiVersion: as requested
+            encoded = [cluster.item_json(kind, o) if o.get("apiVersion") == gv else _dumps(self._out(req, o, item=True)) for o in items]
+        head = _dumps({"kind": f"{kind.kind}List", "apiVersion": gv, "metadata": meta})
+        return b"".join((head[:-1], b',"items":[', b",".join(encoded), b"]}"))
+
+    def _list(self, req: _Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The list's metadata and its objects, whole as stored."""
         cluster, params = self.cluster, req.params
         rv_param = params.get("resourceVersion", "")
         rvm = params.get("resourceVersionMatch", "")
@@ -357,12 +369,7 @@ class DevApiApp:
             meta["continue"] = _encode_continue(snapshot, (last.get("namespace", ""), last["name"]))
             if not params.get("labelSelector") and not params.get("fieldSelector"):
                 meta["remainingItemCount"] = remaining
-        return {
-            "kind": f"{req.kind.kind}List",
-            "apiVersion": req.kind.group_version(req.version),
-            "metadata": meta,
-            "items": [self._out(req, o, item=True) for o in items] if as_items else items,
-        }
+        return meta, items
 
     # ---- watch -------------------------------------------------------------------------------------
     async def _watch(self, req: _Request, send: Send) -> None:

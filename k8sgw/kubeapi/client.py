@@ -289,6 +289,10 @@ class KubeClient:
             raise ApiProtocolError(f"{where}: not JSON: {_cap(response.text)!r}") from exc
         if not isinstance(data, dict):
             raise ApiProtocolError(f"{where}: not a JSON object: {_cap(response.text)!r}")
+        # The response and its stream refer to each other: only the collector would free the body
+        # (a list page's 200 KB), and one frozen by memory.after_list (gc.freeze) never is. The
+        # body is read and closed, so its stream can go: the response then dies with this frame.
+        response.stream = httpx.ByteStream(b"")
         return data
 
     @contextlib.asynccontextmanager

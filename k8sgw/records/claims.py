@@ -4,13 +4,18 @@ Several objects may claim one name. Per name and kind the index counts votes for
 (rdata, TTL); the RRsets published at a name are those of the first kind in ownership order
 (PRECEDENCE) that has votes there. Changing one object costs O(its claims): the names whose votes
 changed are all that is recomputed.
+
+Most names are claimed by one object of one kind, each record once: their votes are kept as one
+tuple (kind, claim, ...) of the claims themselves, which the object's claims already hold (about
+60 bytes a name instead of 500 for a dict of Counters); a name gets the counting form when a second
+kind, a repeated record or a fifth record arrives there, and keeps it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 import dns.rdata
 import dns.rdatatype
@@ -24,8 +29,11 @@ __all__ = ["ClaimIndex", "RRsets", "TTLs", "owner_kind"]
 logger = logging.getLogger(__name__)
 
 _Vote = tuple[dns.rdata.Rdata, int | None]
+_Counted = dict[str, Counter[_Vote]]
+_Single = tuple  # (kind, Claim, ...): one kind's distinct records, each voted once
 RRsets = dict[int, tuple[dns.rdata.Rdata, ...]]
 TTLs = dict[int, int]
+_SINGLE_MAX = 4  # records in the tuple form; past that a name counts (the tuple's scan and copy grow)
 _STEP = 512  # claims between two chances for the caller to check in with the scheduler
 
 
@@ -34,7 +42,7 @@ class ClaimIndex:
 
     def __init__(self, kinds: tuple[str, ...]) -> None:
         self._claims: dict[str, dict[ObjectKey, tuple[Claim, ...]]] = {k: {} for k in kinds}
-        self._votes: dict[NameKey, dict[str, Counter[_Vote]]] = {}
+        self._votes: dict[NameKey, _Single | _Counted] = {}
 
     def __contains__(self, kind: str) -> bool:
         return kind in self._claims
@@ -53,31 +61,71 @@ class ClaimIndex:
             by_key[key] = claims
         else:
             by_key.pop(key, None)
-        for i, (name, rdata, ttl) in enumerate(old, 1):
-            votes = self._votes[name][kind]
-            vote = (rdata, ttl)
-            votes[vote] -= 1
-            if votes[vote] <= 0:
-                del votes[vote]
-            touched.add(name)
+        for i, claim in enumerate(old, 1):
+            self._unvote(kind, claim)
+            touched.add(claim[0])
             if i % _STEP == 0:
                 yield
-        for i, (name, rdata, ttl) in enumerate(claims, 1):
-            self._votes.setdefault(name, {}).setdefault(kind, Counter())[(rdata, ttl)] += 1
-            touched.add(name)
+        for i, claim in enumerate(claims, 1):
+            self._vote(kind, claim)
+            touched.add(claim[0])
             if i % _STEP == 0:
                 yield
+
+    def _vote(self, kind: str, claim: Claim) -> None:
+        name = claim[0]
+        entry = self._votes.get(name)
+        if entry is None:
+            self._votes[name] = (kind, claim)
+            return
+        if type(entry) is tuple:
+            if entry[0] == kind and len(entry) <= _SINGLE_MAX and not any(_same(c, claim) for c in entry[1:]):
+                self._votes[name] = (*entry, claim)
+                return
+            entry = self._votes[name] = _counted(entry)
+        entry.setdefault(kind, Counter())[(claim[1], claim[2])] += 1
+
+    def _unvote(self, kind: str, claim: Claim) -> None:
+        name = claim[0]
+        entry = self._votes[name]
+        if type(entry) is tuple:
+            # The very claim voted is usually the one taken back (the object's own tuple).
+            at = next((i for i, c in enumerate(entry) if c is claim), None)
+            if at is None:
+                at = next(i for i, c in enumerate(entry) if i and _same(c, claim))
+            rest = entry[:at] + entry[at + 1 :]
+            if len(rest) > 1:
+                self._votes[name] = rest
+            else:
+                del self._votes[name]
+            return
+        votes = entry[kind]
+        vote = (claim[1], claim[2])
+        votes[vote] -= 1
+        if votes[vote] <= 0:
+            del votes[vote]
 
     def winning(self, name: NameKey) -> tuple[RRsets, TTLs]:
         """The RRsets and per-type TTLs of the first kind in PRECEDENCE with votes at name."""
         by_kind = self._votes.get(name)
         if by_kind is None:
             return {}, {}
+        if type(by_kind) is tuple:
+            return _rrsets_from_votes(name, by_kind[0], [(c[1], c[2]) for c in by_kind[1:]])
         kind = owner_kind(k for k, votes in by_kind.items() if votes)
         if kind is not None:
             return _rrsets_from_votes(name, kind, by_kind[kind])
         del self._votes[name]  # nobody claims it any more
         return {}, {}
+
+
+def _same(a: Claim, b: Claim) -> bool:
+    """One vote: the same record and TTL (identity first: comparing rdata encodes both)."""
+    return a is b or (a[2] == b[2] and a[1] == b[1])
+
+
+def _counted(single: _Single) -> _Counted:
+    return {single[0]: Counter((c[1], c[2]) for c in single[1:])}
 
 
 def owner_kind(kinds: Iterable[str]) -> str | None:
@@ -88,7 +136,7 @@ def owner_kind(kinds: Iterable[str]) -> str | None:
     return next((k for k in PRECEDENCE if k in present), None)
 
 
-def _rrsets_from_votes(name: NameKey, kind: str, votes: Counter[_Vote]) -> tuple[RRsets, TTLs]:
+def _rrsets_from_votes(name: NameKey, kind: str, votes: Collection[_Vote]) -> tuple[RRsets, TTLs]:
     """Group the winning kind's records by type, each once (dicts: linear in the votes).
 
     An RRset has one TTL (RFC 2181 §5.2): the lowest set by a source. A CNAME excludes other data

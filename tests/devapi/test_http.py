@@ -230,3 +230,21 @@ async def test_status_subresource(client: httpx.AsyncClient, cluster: DevCluster
         put = await client.put(f"{url}/status", json=current)
         assert put.status_code == 200 and put.json()["status"] == {}
         assert (await client.get(f"{ING}/namespaces/default/endpointslices/x/status")).status_code == 404
+
+
+async def test_list_items_are_the_objects_as_written_last(client: httpx.AsyncClient, cluster: DevCluster) -> None:
+    """List pages join each object's JSON kept since its write: after an update and a delete, every
+    item is still exactly the object a GET returns (less kind/apiVersion, for a built-in kind)."""
+    for i in range(3):
+        cluster.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"s{i}", "namespace": "enc"}})
+    cluster.apply(
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s1", "namespace": "enc", "labels": {"v": "2"}}}
+    )
+    cluster.delete("v1", "Service", "enc", "s2")
+    with trio.fail_after(10):
+        page = (await client.get("/api/v1/namespaces/enc/services", params={"limit": "5"})).json()
+        assert [i["metadata"]["name"] for i in page["items"]] == ["s0", "s1"]
+        for item in page["items"]:
+            got = (await client.get(f"/api/v1/namespaces/enc/services/{item['metadata']['name']}")).json()
+            assert {"kind": "Service", "apiVersion": "v1", **item} == got
+        assert page["items"][1]["metadata"]["labels"] == {"v": "2"}
