@@ -119,7 +119,7 @@ class KubeModel(BaseModel):
     def _null_is_absent(cls, data: Any) -> Any:
         # Kubernetes (Go omitempty aside) sends `null` for empty lists, maps and structs; treat it
         # as "not set" so every field falls back to its default instead of failing validation.
-        if isinstance(data, dict):
+        if isinstance(data, dict) and None in data.values():  # most objects have no null: no copy
             return {k: v for k, v in data.items() if v is not None}
         return data
 
