@@ -7,10 +7,15 @@ in. Entries belong to one generation of record maps (the maps current in every s
 reads) and die when it publishes, with one exception that keeps a cluster under churn on the fast
 path: a positive A/AAAA answer for a name that exists (assembled: the name's own RRset, nothing
 synthesised or chased) depends only on that name's node, so when the next map is the very next
-version and says which names changed, only those names' answers go. Negative answers carry the
-zone's SOA, whose serial every change raises, so they always go. Replies that are not a pure
-function of the query and the maps are never kept: forwarded ones (Pending) and `loadbalance`
-shuffles.
+version and says which names changed, only those names' answers go. An assembled negative answer
+(NXDOMAIN or NODATA below a zone's apex, the zone's SOA as its authority) depends on the name's
+node, on whether anything exists below it (NODATA for an empty non-terminal), on its ancestors
+(the closest encloser) and their wildcards (RFC 4592), and on the SOA. So it lasts too, unless a
+changed name is the name itself, one of its ancestors or descendants, or a wildcard of one of its
+ancestors; the SOA is a function of the settings and the serial, so only its serial bytes are
+rewritten, when the answer is next asked for (with one store; a view of several stores drops them).
+Replies that are not a pure function of the query and the maps are never kept: forwarded ones
+(Pending) and `loadbalance` shuffles.
 
 Memory is bounded by bytes, not entries: each protocol's keys and replies count against
 MAX_BYTES, and a query longer than MAX_QUERY_SIZE (only a large EDNS option makes one: no name,
@@ -20,7 +25,10 @@ hold its bulk.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
+
+import dns.rdatatype
 
 from k8sgw.dnsserver.answer import View
 from k8sgw.dnsserver.assembly import Assembler, read_question
@@ -41,6 +49,8 @@ MAX_QUERY_SIZE = 512
 # What a dict slot and two bytes objects cost beyond their contents (measured with sys.getsizeof:
 # 33 bytes per bytes object, ~60 per dict slot at its usual fill).
 ENTRY_OVERHEAD = 128
+# What a kept negative answer adds per label of its name: a slot in its ancestor's set of names.
+INDEX_OVERHEAD = 48
 
 
 class FastPath:
@@ -64,6 +74,15 @@ class FastPath:
         self._lasting: dict[bool, dict[bytes, bytes]] = {True: {}, False: {}}
         self._lasting_names: dict[bool, dict[NameKey, list[bytes]]] = {True: {}, False: {}}
         self._lasting_sizes = {True: 0, False: 0}
+        # The negative answers that outlive a publish, per protocol: query key → (reply without
+        # its ID, where the SOA serial is in it); their keys by name, and their names by every
+        # ancestor below the root, so a change's subtree can be found.
+        self._negatives: dict[bool, dict[bytes, tuple[bytes, int]]] = {True: {}, False: {}}
+        self._negative_names: dict[bool, dict[NameKey, list[bytes]]] = {True: {}, False: {}}
+        self._negative_under: dict[bool, dict[NameKey, set[NameKey]]] = {True: {}, False: {}}
+        self._zone_keys = frozenset(NameKey.of(z) for b in view.blocks if b.authority is not None for z in b.zones)
+        self._serial = b""  # the current map's serial, as a negative answer's SOA carries it
+        self._check_serial()
         self._assembler = Assembler(view)
         # Full-path replies by Question.key (lower-cased question, RD, EDNS parameters): a new
         # spelling of a question answered before costs a splice, not dnspython. Values are the
@@ -123,13 +142,16 @@ class FastPath:
         steps = [(old, new) for old, new in zip(maps, current, strict=True) if new is not old]
         if all(_next_step(old, new) for old, new in steps):
             changed = frozenset().union(*(new.changed for _, new in steps))
+            soa_same = len(steps) == 1 and _same_soa_but_serial(*steps[0], changed & self._zone_keys)
             for udp in (True, False):
                 self._forget(udp, changed)
+                self._forget_negatives(udp, changed if soa_same else None)
             self._assembler.advance(changed)
         else:
             for udp in (True, False):
                 self._forget(udp, None)
             self._assembler.clear()
+        self._check_serial()
         self._sizes[True], self._sizes[False] = self._lasting_sizes[True], self._lasting_sizes[False]
 
     def _forget(self, udp: bool, names: frozenset[NameKey] | None) -> None:
@@ -138,6 +160,7 @@ class FastPath:
         if names is None:
             lasting.clear()
             by_name.clear()
+            self._forget_negatives(udp, None)
             self._lasting_sizes[udp] = 0
             return
         for name in names & by_name.keys() if len(names) < len(by_name) else [n for n in by_name if n in names]:
@@ -146,9 +169,68 @@ class FastPath:
                 if tail is not None:
                     self._lasting_sizes[udp] -= len(key) + len(tail) + ENTRY_OVERHEAD
 
+    def _forget_negatives(self, udp: bool, changed: frozenset[NameKey] | None) -> None:
+        """Drop the negative answers a change of `changed` can alter (None: all of them)."""
+        negatives, by_name, under = self._negatives[udp], self._negative_names[udp], self._negative_under[udp]
+        if changed is None:
+            for name, keys in by_name.items():
+                for key in keys:
+                    self._lasting_sizes[udp] -= _negative_cost(key, negatives[key][0], name)
+            negatives.clear()
+            by_name.clear()
+            under.clear()
+            return
+        if not by_name:
+            return
+        gone: set[NameKey] = set()
+        for name in changed:
+            if name in self._zone_keys:
+                continue  # the apex: only its SOA's serial changed (checked), nothing is kept at it
+            top = name[1:] if name[:1] == (b"*",) else name  # a wildcard answers below its parent
+            gone.add(top)
+            gone.update(under.get(top, ()))
+            gone.update(NameKey(name[i:]) for i in range(1, len(name)))  # its ancestors
+        for name in gone & by_name.keys():
+            for key in by_name.pop(name):
+                self._lasting_sizes[udp] -= _negative_cost(key, negatives.pop(key)[0], name)
+            for i in range(1, len(name)):
+                below = under.get(NameKey(name[i:]))
+                if below is not None:
+                    below.discard(name)
+                    if not below:
+                        del under[NameKey(name[i:])]
+
+    def _keep_negative(self, udp: bool, key: bytes, labels: NameKey, reply: bytes, edns: bool) -> None:
+        """Keep an assembled negative answer across publishes (see the module's docstring)."""
+        at = len(reply) - 2 - 20 - (11 if edns else 0)  # SOA rdata ends: serial, then 4 more fields
+        if len(self._stores) != 1 or labels in self._zone_keys or reply[2 + at : 2 + at + 4] != self._serial:
+            return
+        tail = reply[2:]
+        cost = _negative_cost(key, tail, labels)
+        self._make_room(udp, cost)
+        self._lasting_sizes[udp] += cost
+        self._negatives[udp][key] = (tail, at)
+        self._negative_names[udp].setdefault(labels, []).append(key)
+        under = self._negative_under[udp]
+        for i in range(1, len(labels)):
+            under.setdefault(NameKey(labels[i:]), set()).add(labels)
+
+    def _check_serial(self) -> None:
+        if len(self._stores) == 1:
+            self._serial = struct.pack("!I", self._stores[0].current.serial)
+
     def _answer(
         self, wire: bytes, udp: bool, entries: dict[bytes, bytes], addr: object
     ) -> bytes | Pending | Outbound | None:
+        kept = self._negatives[udp].get(wire[2:])
+        if kept is not None:
+            tail, at = kept
+            if tail[at : at + 4] != self._serial:  # a publish since: the same answer, a new serial
+                tail = tail[:at] + self._serial + tail[at + 4 :]
+                self._negatives[udp][wire[2:]] = (tail, at)
+            self._make_room(udp, len(wire) + len(tail) + ENTRY_OVERHEAD)
+            entries[wire[2:]] = tail
+            return wire[:2] + tail
         q = read_question(wire) if self._cacheable else None
         if q is None:
             reply = handle_wire(wire, self.view, udp=udp)
@@ -170,6 +252,8 @@ class FastPath:
                     self._lasting_names[udp].setdefault(q.labels, []).append(wire[2:])
                     self._lasting_sizes[udp] += len(wire) - 2 + len(reply) - 2 + ENTRY_OVERHEAD
                     return reply
+                elif HEADER_SIZE <= len(wire) <= MAX_QUERY_SIZE:
+                    self._keep_negative(udp, wire[2:], q.labels, reply, q.edns is not None)
         if type(reply) is TransferQuery:
             return reply.answer(addr)  # never kept: whether it is allowed depends on the client
         if type(reply) is bytes and self._cacheable and HEADER_SIZE <= len(wire) <= MAX_QUERY_SIZE:
@@ -194,9 +278,27 @@ class FastPath:
         """How many positive answers are kept across publishes now (both protocols)."""
         return len(self._lasting[True]) + len(self._lasting[False])
 
+    def lasting_negatives(self) -> int:
+        """How many negative answers are kept across publishes now (both protocols)."""
+        return len(self._negatives[True]) + len(self._negatives[False])
+
     def held_bytes(self) -> int:
         """What the kept replies cost now, as counted against max_bytes (both protocols, both tables)."""
         return self._sizes[True] + self._sizes[False]
+
+
+def _negative_cost(key: bytes, tail: bytes, labels: NameKey) -> int:
+    return len(key) + len(tail) + ENTRY_OVERHEAD + INDEX_OVERHEAD * len(labels)
+
+
+def _same_soa_but_serial(old: RecordMap, new: RecordMap, apexes: frozenset[NameKey]) -> bool:
+    """Whether every changed apex's SOA differs from the old one's in nothing but the serial."""
+    for apex in apexes:
+        name = apex.name()
+        before, after = old.rdatas(name, dns.rdatatype.SOA), new.rdatas(name, dns.rdatatype.SOA)
+        if len(before) != 1 or len(after) != 1 or before[0].replace(serial=after[0].serial) != after[0]:
+            return False
+    return True
 
 
 def _next_step(old: RecordMap, new: RecordMap) -> bool:

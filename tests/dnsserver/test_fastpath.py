@@ -8,6 +8,7 @@ import dns.edns
 import dns.flags
 import dns.message
 import dns.opcode
+import dns.rcode
 import dns.rdatatype
 import pytest
 from hypothesis import given, settings
@@ -246,7 +247,7 @@ def test_a_new_spelling_of_a_question_answered_before_is_spliced():
 
 CHURN_NAMES = [
     "web.example.org.", "two.example.org.", "a.b.example.org.", "b.example.org.", "*.apps.example.org.",
-    "x.apps.example.org.", "alias.example.org.", "example.org.", "deep.a.b.example.org.",
+    "x.apps.example.org.", "alias.example.org.", "example.org.", "deep.a.b.example.org.", "*.b.example.org.",
 ]
 _A_DATA = [dns.rdata.from_text("IN", "A", f"192.0.2.{i}") for i in range(1, 5)]
 _AAAA_DATA = [dns.rdata.from_text("IN", "AAAA", f"2001:db8::{i}") for i in range(1, 3)]
@@ -261,7 +262,10 @@ churn_steps = st.tuples(
     st.sampled_from([None, 30]),
 )
 churn_queries = st.tuples(
-    st.sampled_from([*CHURN_NAMES[:4], "y.apps.example.org.", *CHURN_NAMES[5:], "nothing.example.org."]),
+    st.sampled_from([
+        *CHURN_NAMES[:4], "y.apps.example.org.", *CHURN_NAMES[5:], "nothing.example.org.", "q.deep.a.b.example.org.",
+        "q.a.b.example.org.", "z.x.apps.example.org.", "c.b.example.org.",
+    ]),
     st.lists(st.booleans(), max_size=30),
     st.sampled_from([1, 28, 16]),
     st.sampled_from([-1, 0]),
@@ -346,7 +350,7 @@ def test_a_publish_keeps_unchanged_names_answers_and_drops_the_changed_ones():
     nx = dns.message.make_query("nothing.example.org.", "A").to_wire()
     for wire in (*queries.values(), nx):
         fast.handle(wire, udp=True)
-    assert fast.lasting_answers() == 2  # the NXDOMAIN (with the SOA) is not one of them
+    assert fast.lasting_answers() == 2 and fast.lasting_negatives() == 1
     state[web] = {1: (_A_DATA[2],)}
     publish(web)
     assert fast.handle(queries["two.example.org."], udp=True) == handle_wire(queries["two.example.org."], view, udp=True)
@@ -355,3 +359,10 @@ def test_a_publish_keeps_unchanged_names_answers_and_drops_the_changed_ones():
     assert [r.to_text() for r in answer.answer[0]] == ["192.0.2.3"]
     nx_reply = dns.message.from_wire(fast.handle(nx, udp=True))
     assert nx_reply.authority[0][0].serial == publisher.current.serial  # the SOA of the new serial
+    assert fast.lasting_negatives() == 1 and fast.handle(nx, udp=True) == handle_wire(nx, view, udp=True)
+    below = NameKey.of(dns.name.from_text("a.nothing.example.org."))
+    state[below] = {1: (_A_DATA[3],)}
+    publish(below)  # nothing.example.org. is now an empty non-terminal: NODATA, not NXDOMAIN
+    nodata = fast.handle(nx, udp=True)  # the NXDOMAIN kept from before would be wrong now
+    assert nodata == handle_wire(nx, view, udp=True)
+    assert dns.message.from_wire(nodata).rcode() == dns.rcode.NOERROR
