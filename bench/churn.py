@@ -70,12 +70,17 @@ __all__ = ["ChurnResult", "ChurnSettings", "churn", "churn_checks", "churn_lines
 TARGET_P99_MS = 2.0
 TARGET_VISIBLE_MS = 100.0
 TARGET_RATE_SHARE = 0.95  # of --rate actually applied, or the run does not measure the target
+TARGET_QUERY_SHARE = 0.98  # of the query rate answered: the niced dnsperf must still send its rate
 CHECKER_RATE = 2000.0  # queries/s of the checker, constant (see the module docstring)
 CHECKER_TICK = 0.001  # seconds between the checker's rounds: the resolution of a visibility time
 CHECKER_RETRY = 0.02  # a pending change's query unanswered this long is sent again
 CHECKER_TIMEOUT = 1.0  # a checker query unanswered this long is lost (as probe.py's timeout)
 CONFIRM_NAMES = 256  # names whose answer the checker re-asks with its spare budget
 DELETE_MIN_AGE = 0.1  # seconds between creating an object and deleting it
+# The rate-limited background dnsperf runs niced: on the load CPU it otherwise starved this
+# process (the dev API server and the checker), whose lag the checker timed as k8sgw's (p99 39 ms
+# before, 7 ms niced). That the query rate is still answered is a target (TARGET_QUERY_SHARE).
+DNSPERF_NICENESS = 7
 WARMUP_S = 0.5  # dnsperf reaches its rate before the probe, the checker and the changes start
 CYCLE = ("move-ingress", "move-service", "create", "delete")
 _NEW_ADDRESSES = int(IPv4Address("198.19.254.1"))  # 500 addresses below the apex glue (.255.254)
@@ -585,7 +590,7 @@ async def churn(
             return await run_dnsperf(
                 k8sgw.port, query_file, mode="udp", duration=duration, clients=s.clients,
                 outstanding=s.outstanding, rate=rate, passes=passes, cpus=load_cpus,
-                out_file=workdir / f"dnsperf-{name}.txt",
+                niceness=DNSPERF_NICENESS if rate is not None else 0, out_file=workdir / f"dnsperf-{name}.txt",
             )
 
         await dnsperf("warmup", min(5.0, s.max_seconds), passes=1)
@@ -735,6 +740,9 @@ def churn_checks(r: ChurnResult) -> list[Check]:
             Check("churn: latency p99", p99, f"<= {TARGET_P99_MS:g} ms", p99 is not None and p99 <= TARGET_P99_MS)
         )
         out.append(Check("churn: lost queries (dnsperf + probe + checker)", r.combined.lost, "0", r.combined.lost == 0))
+        share = r.combined.qps / r.query_rate if r.query_rate else 0.0
+        out.append(Check("churn: queries answered, share of the query rate", share, f">= {TARGET_QUERY_SHARE:g}",
+                         share >= TARGET_QUERY_SHARE))
         out.append(Check("churn: k8sgw CPU %, churn", r.combined.cpu.pct, "info", None))
     if r.indexing is not None:
         out.append(Check("churn: k8sgw CPU %, indexing only", r.indexing.pct, "info", None))
@@ -792,7 +800,9 @@ def churn_lines(r: ChurnResult) -> list[str]:
         if c.checker.lost:
             lines.append(f"  (the checker's lost: {c.checker.late_replies:,} answered after {CHECKER_TIMEOUT:g} s, "
                          f"{c.checker.lost - c.checker.late_replies:,} never)")
-        lines.append(row("  answered, queries/s (all three)", _num(c.qps), "", "info"))
+        share = "churn: queries answered, share of the query rate"
+        lines.append(row("answered, queries/s (all three)", f"{_num(c.qps)} ({checks[share].value:.1%})",
+                         checks[share].target, verdict(share)))
         lines.append(row("  sent: dnsperf / probe / checker",
                          f"{c.dnsperf.sent:,} / {c.probe['sent']:,} / {c.checker.sent:,}", "", "info"))
         lines.append(row("  dnsperf queries/s: reached / asked (-Q)",

@@ -136,6 +136,7 @@ async def run_dnsperf(
     rate: float | None = None,
     passes: int | None = None,
     cpus: str | None = None,
+    niceness: int = 0,
     out_file: Path,
 ) -> LoadResult:
     """Run dnsperf once against 127.0.0.1:port and parse it.
@@ -145,6 +146,8 @@ async def run_dnsperf(
         rate: `-Q`: at most this many queries per second (the background load of a latency run).
         passes: `-n`: stop after this many passes through the file (a warm-up).
         cpus: a taskset CPU list for dnsperf, or None to leave it unpinned.
+        niceness: run dnsperf under `nice -n` this (a background load that must not starve the
+            measuring processes on its CPU).
         out_file: where its stdout goes.
     """
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(query_file)]
@@ -159,6 +162,8 @@ async def run_dnsperf(
         cmd += ["-n", str(passes)]
     if cpus is not None and shutil.which("taskset"):
         cmd = ["taskset", "-c", cpus, *cmd]
+    if niceness:
+        cmd = ["nice", "-n", str(niceness), *cmd]
     with out_file.open("wb") as out:
         proc = await trio.run_process(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
     output = await trio.Path(out_file).read_bytes()
