@@ -49,6 +49,8 @@ MAX_QUERY_SIZE = 512
 # What a dict slot and two bytes objects cost beyond their contents (measured with sys.getsizeof:
 # 33 bytes per bytes object, ~60 per dict slot at its usual fill).
 ENTRY_OVERHEAD = 128
+# Negative queries remembered as assembled once (a set of hashes: ~70 bytes each).
+MAX_SEEN = 65536
 # What a kept negative answer adds per label of its name: a slot in its ancestor's set of names.
 INDEX_OVERHEAD = 48
 
@@ -75,11 +77,15 @@ class FastPath:
         self._lasting_names: dict[bool, dict[NameKey, list[bytes]]] = {True: {}, False: {}}
         self._lasting_sizes = {True: 0, False: 0}
         # The negative answers that outlive a publish, per protocol: query key → (reply without
-        # its ID, where the SOA serial is in it); their keys by name, and their names by every
-        # ancestor below the root, so a change's subtree can be found.
+        # its ID, where the SOA serial is in it); their keys by name, and their names by each
+        # ancestor below the zone's apex, so a change's subtree can be found (a name right under
+        # the apex, as a random-subdomain flood's are, costs no index entry).
         self._negatives: dict[bool, dict[bytes, tuple[bytes, int]]] = {True: {}, False: {}}
         self._negative_names: dict[bool, dict[NameKey, list[bytes]]] = {True: {}, False: {}}
-        self._negative_under: dict[bool, dict[NameKey, set[NameKey]]] = {True: {}, False: {}}
+        self._negative_under: dict[bool, dict[tuple[bytes, ...], set[NameKey]]] = {True: {}, False: {}}
+        # Hashes of the negative queries assembled once: one is kept from its second assembly on
+        # (a random-subdomain flood's names, each asked once, then cost a set insert, not an index).
+        self._negatives_seen: dict[bool, set[int]] = {True: set(), False: set()}
         self._zone_keys = frozenset(NameKey.of(z) for b in view.blocks if b.authority is not None for z in b.zones)
         self._serial = b""  # the current map's serial, as a negative answer's SOA carries it
         self._check_serial()
@@ -182,28 +188,40 @@ class FastPath:
             return
         if not by_name:
             return
-        gone: set[NameKey] = set()
+        zones = self._zone_keys
+        gone: set[tuple[bytes, ...]] = set()
         for name in changed:
-            if name in self._zone_keys:
+            if name in zones:
                 continue  # the apex: only its SOA's serial changed (checked), nothing is kept at it
             top = name[1:] if name[:1] == (b"*",) else name  # a wildcard answers below its parent
+            if top in zones:
+                self._forget_negatives(udp, None)  # a wildcard at the apex: the whole zone
+                return
             gone.add(top)
             gone.update(under.get(top, ()))
-            gone.update(NameKey(name[i:]) for i in range(1, len(name)))  # its ancestors
+            gone.update(name[i:] for i in range(1, len(name)))  # its ancestors
         for name in gone & by_name.keys():
             for key in by_name.pop(name):
                 self._lasting_sizes[udp] -= _negative_cost(key, negatives.pop(key)[0], name)
             for i in range(1, len(name)):
-                below = under.get(NameKey(name[i:]))
-                if below is not None:
-                    below.discard(name)
-                    if not below:
-                        del under[NameKey(name[i:])]
+                above = name[i:]
+                if above in zones:
+                    break
+                below = under[above]
+                below.discard(name)
+                if not below:
+                    del under[above]
 
     def _keep_negative(self, udp: bool, key: bytes, labels: NameKey, reply: bytes, edns: bool) -> None:
         """Keep an assembled negative answer across publishes (see the module's docstring)."""
         at = len(reply) - 2 - 20 - (11 if edns else 0)  # SOA rdata ends: serial, then 4 more fields
         if len(self._stores) != 1 or labels in self._zone_keys or reply[2 + at : 2 + at + 4] != self._serial:
+            return
+        seen, mark = self._negatives_seen[udp], hash(key)
+        if mark not in seen:
+            if len(seen) >= MAX_SEEN:
+                seen.clear()
+            seen.add(mark)
             return
         tail = reply[2:]
         cost = _negative_cost(key, tail, labels)
@@ -211,9 +229,16 @@ class FastPath:
         self._lasting_sizes[udp] += cost
         self._negatives[udp][key] = (tail, at)
         self._negative_names[udp].setdefault(labels, []).append(key)
-        under = self._negative_under[udp]
+        under, zones = self._negative_under[udp], self._zone_keys
         for i in range(1, len(labels)):
-            under.setdefault(NameKey(labels[i:]), set()).add(labels)
+            above = labels[i:]
+            if above in zones:
+                break
+            below = under.get(above)
+            if below is None:
+                under[above] = {labels}
+            else:
+                below.add(labels)
 
     def _check_serial(self) -> None:
         if len(self._stores) == 1:

@@ -102,3 +102,25 @@ def test_expect_reads_the_reply():
     gone.set_rcode(dns.rcode.NXDOMAIN)
     assert Expect("ing-00001.bench.example.", None).met_by(gone)
     assert not Expect("ing-00001.bench.example.", "198.19.254.7").met_by(gone)
+
+
+def test_reading_a_reply_in_place_agrees_with_parsing_it():
+    def reply(ips, rcode=0, edns=False, cname=False):
+        query = dns.message.make_query("a.bench.example.", "A", use_edns=edns)
+        response = dns.message.make_response(query)
+        response.set_rcode(rcode)
+        if cname:
+            response.answer.append(dns.rrset.from_text("a.bench.example.", 60, "IN", "CNAME", "b.bench.example."))
+            response.answer.append(dns.rrset.from_text("b.bench.example.", 60, "IN", "A", *ips))
+        elif ips:
+            response.answer.append(dns.rrset.from_text("a.bench.example.", 60, "IN", "A", *ips))
+        return response.to_wire()
+
+    moved, gone = Expect("a.bench.example.", "10.0.0.1"), Expect("a.bench.example.", None)
+    replies = [
+        reply(["10.0.0.1"]), reply(["10.0.0.2"]), reply(["10.0.0.1", "10.0.0.2"]), reply([], rcode=3),
+        reply([]), reply(["10.0.0.1"], edns=True), reply(["10.0.0.1"], cname=True), reply(["10.0.0.1"], rcode=2),
+    ]
+    verdicts = [(e.met_by_wire(w), e.met_by(dns.message.from_wire(w))) for e in (moved, gone) for w in replies]
+    assert all(fast == parsed for fast, parsed in verdicts)
+    assert {fast for fast, _ in verdicts} == {True, False}
