@@ -47,9 +47,10 @@ _WILDCARD = b"*"
 MAX_FRAGMENTS = 200_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Question:
-    """What a plain query's reply depends on, read from its wire without dnspython.
+    """What a plain query's reply depends on, read from its wire without dnspython. Read-only by
+    convention: a frozen dataclass's __init__ costs four times as much, once per query never seen.
 
     Attributes:
         key: the lower-cased question name, qtype, RD and EDNS parameters: equal keys, equal replies

@@ -247,14 +247,15 @@ class FastPath:
     def _answer(
         self, wire: bytes, udp: bool, entries: dict[bytes, bytes], addr: object
     ) -> bytes | Pending | Outbound | None:
-        kept = self._negatives[udp].get(wire[2:])
+        key = wire[2:]
+        kept = self._negatives[udp].get(key)
         if kept is not None:
             tail, at = kept
             if tail[at : at + 4] != self._serial:  # a publish since: the same answer, a new serial
                 tail = tail[:at] + self._serial + tail[at + 4 :]
-                self._negatives[udp][wire[2:]] = (tail, at)
+                self._negatives[udp][key] = (tail, at)
             self._make_room(udp, len(wire) + len(tail) + ENTRY_OVERHEAD)
-            entries[wire[2:]] = tail
+            entries[key] = tail
             return wire[:2] + tail
         q = read_question(wire) if self._cacheable else None
         if q is None:
@@ -273,17 +274,17 @@ class FastPath:
                 elif reply[6:8] != b"\0\0" and HEADER_SIZE <= len(wire) <= MAX_QUERY_SIZE:
                     # An assembled answer with records: the name's own A/AAAA RRset; it lasts.
                     self._make_room(udp, len(wire) + len(reply) + ENTRY_OVERHEAD)
-                    self._lasting[udp][wire[2:]] = reply[2:]
-                    self._lasting_names[udp].setdefault(q.labels, []).append(wire[2:])
+                    self._lasting[udp][key] = reply[2:]
+                    self._lasting_names[udp].setdefault(q.labels, []).append(key)
                     self._lasting_sizes[udp] += len(wire) - 2 + len(reply) - 2 + ENTRY_OVERHEAD
                     return reply
                 elif HEADER_SIZE <= len(wire) <= MAX_QUERY_SIZE:
-                    self._keep_negative(udp, wire[2:], q.labels, reply, q.edns is not None)
+                    self._keep_negative(udp, key, q.labels, reply, q.edns is not None)
         if type(reply) is TransferQuery:
             return reply.answer(addr)  # never kept: whether it is allowed depends on the client
         if type(reply) is bytes and self._cacheable and HEADER_SIZE <= len(wire) <= MAX_QUERY_SIZE:
             self._make_room(udp, len(wire) + len(reply) + ENTRY_OVERHEAD)
-            entries[wire[2:]] = reply[2:]
+            entries[key] = reply[2:]
         return reply
 
     def _keep_by_question(self, udp: bool, key: tuple, reply: bytes, end: int) -> None:
