@@ -39,9 +39,6 @@ _HEALTH = ("/healthz", "/readyz", "/livez")
 _NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
-_dumps = dumps
-
-
 def _headers(content_type: str = "application/json", extra: list[tuple[bytes, bytes]] | None = None) -> list:
     return [
         (b"content-type", content_type.encode()),
@@ -58,7 +55,7 @@ async def _respond(
     extra: list[tuple[bytes, bytes]] | None = None,
     content_type: str | None = None,
 ) -> None:
-    data = body if isinstance(body, bytes) else _dumps(body)
+    data = body if isinstance(body, bytes) else dumps(body)
     ctype = content_type or ("text/plain; charset=utf-8" if isinstance(body, bytes) else "application/json")
     await send({"type": "http.response.start", "status": code, "headers": _headers(ctype, extra)})
     await send({"type": "http.response.body", "body": data})
@@ -109,7 +106,7 @@ def _invalid_list_options(message: str) -> ApiError:
 
 
 def _encode_continue(rv: int, key: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(_dumps({"rv": rv, "start": list(key)})).decode()
+    return base64.urlsafe_b64encode(dumps({"rv": rv, "start": list(key)})).decode()
 
 
 def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
@@ -305,8 +302,8 @@ class DevApiApp:
         if kind.builtin:
             encoded = [cluster.item_json(kind, o) for o in items]
         else:  # a custom resource's items carry their apiVersion: as requested
-            encoded = [cluster.item_json(kind, o) if o.get("apiVersion") == gv else _dumps(self._out(req, o, item=True)) for o in items]
-        head = _dumps({"kind": f"{kind.kind}List", "apiVersion": gv, "metadata": meta})
+            encoded = [cluster.item_json(kind, o) if o.get("apiVersion") == gv else dumps(self._out(req, o, item=True)) for o in items]
+        head = dumps({"kind": f"{kind.kind}List", "apiVersion": gv, "metadata": meta})
         return b"".join((head[:-1], b',"items":[', b",".join(encoded), b"]}"))
 
     def _list(self, req: _Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -397,7 +394,7 @@ class DevApiApp:
         await send({"type": "http.response.start", "status": 200, "headers": _headers()})
 
         async def emit(event: dict[str, Any]) -> None:
-            await send({"type": "http.response.body", "body": _dumps(event) + b"\n", "more_body": True})
+            await send({"type": "http.response.body", "body": dumps(event) + b"\n", "more_body": True})
 
         try:
             if cluster.faults.take_watch_fault():
@@ -480,7 +477,7 @@ class DevApiApp:
             if fault.action == "garble":
                 data = b"<html>502 Bad Gateway</html>\n"
             else:
-                line = _dumps(
+                line = dumps(
                     {"type": "MODIFIED", "object": {"kind": req.kind.kind, "metadata": {"name": "x"}}}
                 )
                 data = line[: len(line) // 2]
